@@ -1,0 +1,271 @@
+"""Markov chains and equilibrium ensembles of the Ising model on any lattice.
+
+H = -J sum_<ij> s_i s_j - h sum_i s_i, k_B = 1. Two algorithms work from the
+lattice's neighbour table alone: colour-class Metropolis (time unit: one sweep,
+every site once) and Wolff cluster updates at h = 0 (time unit: one cluster
+flip). Equilibrium is measured, not assumed (see :func:`sample_ensemble`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from . import __version__, _kernels
+from ._rng import seed_states
+from .autocorr import AutocorrelationError, tau_int
+from .io import Ensemble
+from .lattice import Lattice
+
+__all__ = ["ALGORITHMS", "MarkovChain", "choose_algorithm", "sample_ensemble"]
+
+ALGORITHMS = ("metropolis", "wolff", "auto")
+
+#: ``auto`` uses Wolff within this relative distance of T_c.
+WOLFF_WINDOW = 0.15
+
+
+def _check_positive(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be positive, got {value}")
+
+
+def choose_algorithm(lattice: Lattice, T: float, J: float = 1.0, h: float = 0.0, algorithm: str = "auto"):
+    """Resolve ``algorithm`` ('metropolis', 'wolff' or 'auto') for these parameters.
+
+    ``auto`` picks Wolff at h = 0 within 15 % of the lattice's critical
+    temperature (scaled by |J|), where Metropolis suffers critical slowing down,
+    and Metropolis elsewhere.
+    """
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
+    if algorithm == "wolff" and h != 0:
+        raise ValueError(f"the Wolff algorithm needs zero field, got h={h}; use --algorithm metropolis")
+    if algorithm != "auto":
+        return algorithm
+    tc = lattice.critical_temperature
+    if h == 0 and tc is not None and abs(T - tc * abs(J)) <= WOLFF_WINDOW * tc * abs(J):
+        return "wolff"
+    return "metropolis"
+
+
+class MarkovChain:
+    """One Markov chain of Ising configurations.
+
+    Parameters are stored as given and validated here, where work starts.
+    ``spins`` is the current configuration, int8 (n_sites,) values ±1; the
+    chain's time unit is one sweep (Metropolis) or one cluster flip (Wolff).
+    The start is ordered (all up) for a ferromagnet below the lattice's known
+    T_c, which avoids long-lived domain walls, and random otherwise.
+    """
+
+    def __init__(
+        self,
+        lattice: Lattice,
+        T: float,
+        J: float = 1.0,
+        h: float = 0.0,
+        algorithm: str = "auto",
+        seed: int = 0,
+    ):
+        _check_positive("temperature T", T)
+        if not isinstance(lattice, Lattice):
+            raise ValueError(f"lattice must be a Lattice, got {type(lattice).__name__}")
+        if not np.isfinite(J) or J == 0:
+            raise ValueError(f"coupling J must be a non-zero number, got {J}")
+        if not np.isfinite(h):
+            raise ValueError(f"field h must be finite, got {h}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        self.lattice = lattice
+        self.T = float(T)
+        self.beta = 1.0 / float(T)
+        self.J = float(J)
+        self.h = float(h)
+        self.seed = int(seed)
+        self.algorithm = choose_algorithm(lattice, self.T, self.J, self.h, algorithm)
+        self.time = 0
+        self._state = seed_states(self.seed, 1)[0]
+        n = lattice.n_sites
+        tc = lattice.critical_temperature
+        if self.J > 0 and tc is not None and self.T < tc * self.J:
+            self.spins = np.ones(n, dtype=np.int8)
+        else:
+            self.spins = np.where(np.random.default_rng(self.seed).random(n) < 0.5, -1, 1).astype(np.int8)
+        self._sites, self._offsets = lattice.colour_classes()
+        self._members = np.empty(n, dtype=np.int32)
+        self._in_cluster = np.zeros(n, dtype=np.uint8)
+        self._p_add = -math.expm1(-2.0 * self.beta * abs(self.J))
+
+    @property
+    def time_unit(self) -> str:
+        return "sweep" if self.algorithm == "metropolis" else "cluster_flip"
+
+    def advance(self, n_units: int) -> np.ndarray | None:
+        """Run ``n_units`` time units; for Wolff return the cluster sizes, int64 (n_units,)."""
+        n_units = int(n_units)
+        self.time += n_units
+        if self.algorithm == "metropolis":
+            _kernels.metropolis_sweeps(
+                self.spins,
+                self.lattice.neighbours,
+                self._sites,
+                self._offsets,
+                self.beta,
+                self.J,
+                self.h,
+                n_units,
+                self._state,
+            )
+            return None
+        sizes = np.empty(n_units, dtype=np.int64)
+        _kernels.wolff_steps(
+            self.spins,
+            self.lattice.neighbours,
+            self._p_add,
+            self.J,
+            n_units,
+            self._state,
+            self._members,
+            self._in_cluster,
+            sizes,
+        )
+        return sizes
+
+    def energy(self) -> float:
+        """Total energy of the current configuration."""
+        return float(_kernels.total_energy(self.spins, self.lattice.neighbours, self.J, self.h))
+
+    def magnetization(self) -> float:
+        """Total magnetisation of the current configuration."""
+        return float(_kernels.total_magnetization(self.spins))
+
+    def series(self, n_samples: int, every: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Energy and |M| after each of ``n_samples`` blocks of ``every`` units, float64 (n_samples,)."""
+        energy = np.empty(n_samples)
+        abs_m = np.empty(n_samples)
+        for t in range(n_samples):
+            self.advance(every)
+            energy[t] = self.energy()
+            abs_m[t] = abs(self.magnetization())
+        return energy, abs_m
+
+    def thermalize(self, min_sweeps: int = 200) -> int:
+        """Initial relaxation of at least ``min_sweeps`` sweeps' worth of site updates; returns units run."""
+        if self.algorithm == "metropolis":
+            self.advance(min_sweeps)
+            return min_sweeps
+        target = min_sweeps * self.lattice.n_sites
+        done = units = 0
+        while done < target or units < 100:
+            done += int(self.advance(100).sum())
+            units += 100
+        return units
+
+    def pilot(self, initial: int = 1000, max_units: int = 1 << 18) -> dict:
+        """Measure tau_int of E and |M| from a pilot run, doubling it until it is >= 20 tau long."""
+        energy, abs_m = self.series(initial)
+        while True:
+            try:
+                tau_e = tau_int(energy)
+                tau_m = tau_int(abs_m) if np.ptp(abs_m) > 0 else 1.0
+                break
+            except AutocorrelationError as err:
+                if energy.size >= max_units:
+                    raise ValueError(
+                        f"could not measure tau_int at T={self.T} within {max_units} {self.time_unit}s "
+                        f"(estimate {err.tau:.3g}); try --algorithm wolff or a smaller lattice"
+                    ) from err
+                more_e, more_m = self.series(energy.size)
+                energy = np.concatenate([energy, more_e])
+                abs_m = np.concatenate([abs_m, more_m])
+        return {
+            "tau_int_energy": tau_e,
+            "tau_int_abs_m": tau_m,
+            "tau_int": max(tau_e, tau_m),
+            "pilot_units": energy.size,
+        }
+
+
+def sample_ensemble(
+    lattice: Lattice,
+    T: float,
+    n: int,
+    *,
+    J: float = 1.0,
+    h: float = 0.0,
+    algorithm: str = "auto",
+    seed: int = 0,
+    min_thermalization: int = 200,
+    progress: bool = False,
+) -> Ensemble:
+    """An equilibrium ensemble of ``n`` configurations kept every ceil(2 tau_int) time units.
+
+    Protocol (STUDY.md section 1): relax for ``min_thermalization`` sweeps'
+    worth of updates; measure tau_int of the energy and |M| (Sokal window) on a
+    pilot run at least 20 tau long; then keep a configuration every
+    ``sweeps_between = ceil(2 tau_int)`` units, tau_int = max(tau_E, tau_|M|).
+    The relaxation plus the pilot is recorded as ``thermalization_sweeps``.
+
+    Returns an :class:`~ising.io.Ensemble` with ``spins`` int8 (n, *lattice.shape),
+    ``energy`` and ``magnetization`` float64 (n,) totals.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+        raise ValueError(f"number of configurations n must be a positive integer, got {n!r}")
+    chain = MarkovChain(lattice, T, J=J, h=h, algorithm=algorithm, seed=seed)
+    started = time.perf_counter()
+    therm = chain.thermalize(min_thermalization)
+    taus = chain.pilot()
+    between = int(math.ceil(2.0 * taus["tau_int"]))
+    spins = np.empty((int(n), lattice.n_sites), dtype=np.int8)
+    energy = np.empty(int(n))
+    magnetization = np.empty(int(n))
+    bar = _progress(n, f"{lattice.name} L={lattice.L} T={chain.T:.4g}", progress)
+    for k in range(int(n)):
+        chain.advance(between)
+        spins[k] = chain.spins
+        energy[k] = chain.energy()
+        magnetization[k] = chain.magnetization()
+        bar.update(1)
+    bar.close()
+    params = {
+        "lattice": lattice.name,
+        "L": lattice.L,
+        "b": int(lattice.b or 0),
+        "shape": list(lattice.shape),
+        "J": chain.J,
+        "h": chain.h,
+        "T": chain.T,
+        "beta": chain.beta,
+        "algorithm": chain.algorithm,
+        "seed": chain.seed,
+        "tau_int": taus["tau_int"],
+        "tau_int_energy": taus["tau_int_energy"],
+        "tau_int_abs_m": taus["tau_int_abs_m"],
+        "sweeps_between": between,
+        "thermalization_sweeps": therm + taus["pilot_units"],
+        "time_unit": chain.time_unit,
+        "seconds": time.perf_counter() - started,
+        "version": __version__,
+    }
+    return Ensemble(spins.reshape((int(n), *lattice.shape)), energy, magnetization, params)
+
+
+class _NoBar:
+    def update(self, k):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(total, desc, enabled):
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=int(total), desc=desc, unit="cfg", leave=False)
