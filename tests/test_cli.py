@@ -12,8 +12,10 @@ def run(*args):
 
 def test_sample_then_info(tmp_path, capsys):
     out = tmp_path / "e.h5"
-    assert main(["sample", "--L", "8", "--T", "2.5", "--n", "30", "--seed", "1", "--out", str(out),
-                 "--quiet"]) == 0
+    assert (
+        main(["sample", "--L", "8", "--T", "2.5", "--n", "30", "--seed", "1", "--out", str(out), "--quiet"])
+        == 0
+    )
     assert out.is_file()
     assert main(["info", str(out)]) == 0
     text = capsys.readouterr().out

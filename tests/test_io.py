@@ -19,8 +19,21 @@ def test_round_trip_keeps_arrays_and_parameters(tmp_path, ensemble):
     assert np.array_equal(back.spins, ensemble.spins)
     assert np.array_equal(back.energy, ensemble.energy)
     assert np.array_equal(back.magnetization, ensemble.magnetization)
-    for key in ("lattice", "L", "b", "J", "h", "T", "beta", "algorithm", "seed", "tau_int",
-                "sweeps_between", "thermalization_sweeps", "version"):
+    for key in (
+        "lattice",
+        "L",
+        "b",
+        "J",
+        "h",
+        "T",
+        "beta",
+        "algorithm",
+        "seed",
+        "tau_int",
+        "sweeps_between",
+        "thermalization_sweeps",
+        "version",
+    ):
         assert back.params[key] == ensemble.params[key]
     assert back.lattice.n_sites == 64 and back.lattice.b == 2
     assert [p.name for p in tmp_path.iterdir()] == ["e.h5"]  # no temporary left

@@ -90,9 +90,17 @@ def test_bad_sizes_are_refused(name, L, kwargs, message):
 def test_register_a_new_lattice_without_touching_the_samplers():
     def chain(L, b=2):
         sites = np.arange(L)
-        return Lattice("chain", (L,), np.stack([(sites - 1) % L, (sites + 1) % L], 1), sites % 2,
-                       block_ids=sites // b, representatives=sites[::b], b=b, coarse_shape=(L // b,),
-                       params={"L": L, "b": b})
+        return Lattice(
+            "chain",
+            (L,),
+            np.stack([(sites - 1) % L, (sites + 1) % L], 1),
+            sites % 2,
+            block_ids=sites // b,
+            representatives=sites[::b],
+            b=b,
+            coarse_shape=(L // b,),
+            params={"L": L, "b": b},
+        )
 
     register_lattice("chain_test", chain)
     try:
