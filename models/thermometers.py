@@ -82,6 +82,11 @@ def build_dense_thermometer(lattice, hidden: int = 64, seed: int = 0) -> keras.M
     """
     if isinstance(hidden, bool) or not isinstance(hidden, (int, np.integer)) or hidden < 1:
         raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
+    if not lattice.has_blocks:
+        raise ValueError(
+            f"the dense thermometer has one first-layer unit per coarse site, but the {lattice.describe()} "
+            f"lattice has no block partition; use build_conv_thermometer for it"
+        )
     inputs = keras.Input(shape=lattice.shape, name="spins")
     x = keras.layers.Flatten(name="flatten")(inputs)
     x = SpinFlipPair(name="spin_flip_pair")(x)
