@@ -299,9 +299,11 @@ def plot_receptive_fields(df: pd.DataFrame, stem) -> list[Path]:
 def plot_rg_flow(df: pd.DataFrame, stem) -> list[Path]:
     """RG flow through the thermometer: beta' = R(beta) per encoder, with the identity line.
 
-    Columns: ``encoder``, ``beta``, ``beta_prime``. Optional: ``step`` (RG
-    step, one panel each; default 1), ``beta_prime_err`` (error bar; otherwise
-    the sd over rows sharing encoder, step and beta, e.g. seeds or
+    Columns: ``encoder``, ``beta``, ``beta_prime`` (as in
+    ``transfer.flow.rg_flow``). Optional: ``step`` (RG step, one panel each;
+    default 1), an error column ``beta_prime_err`` or else ``beta_prime_std``
+    (averaged over rows sharing encoder, step and beta; without either, the
+    error bar is the sd of ``beta_prime`` over those rows, e.g. seeds or
     configurations), ``beta_c`` (dotted lines at the critical point).
     """
     _require(df, ["encoder", "beta", "beta_prime"], "plot_rg_flow")
@@ -312,7 +314,8 @@ def plot_rg_flow(df: pd.DataFrame, stem) -> list[Path]:
     fig, axes = _figure(1, len(steps), width=4.0, height=4.0)
     for ax, step in zip(axes[0], steps, strict=True):
         rows = table[table["step"] == step]
-        points = _mean_sd(rows, ["encoder", "beta"], "beta_prime", "beta_prime_err")
+        error = "beta_prime_err" if "beta_prime_err" in rows.columns else "beta_prime_std"
+        points = _mean_sd(rows, ["encoder", "beta"], "beta_prime", error)
         for encoder in encoders:
             line = points[points["encoder"] == encoder]
             ax.errorbar(

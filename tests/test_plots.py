@@ -174,6 +174,22 @@ def test_correlation_matrices_from_a_mapping(tmp_path):
         plots.plot_correlation_matrices({"bad": np.ones((2, 3))}, tmp_path / "bad")
 
 
+def test_points_are_means_with_sd_or_the_given_error():
+    table = pd.DataFrame({"g": ["a", "a", "b"], "x": [1.0, 3.0, 5.0], "x_std": [0.5, 0.7, 0.1]})
+    summary = plots._mean_sd(table, ["g"], "x")
+    assert summary["mean"].tolist() == [2.0, 5.0]
+    assert summary["err"].tolist() == pytest.approx([np.sqrt(2.0), 0.0])
+    assert plots._mean_sd(table, ["g"], "x", "x_std")["err"].tolist() == pytest.approx([0.6, 0.1])
+
+
+def test_rg_flow_accepts_the_transfer_flow_table(tmp_path):
+    table = rg_flows().drop(columns=["seed"]).drop_duplicates(["encoder", "step", "beta"])
+    table["beta_prime_std"] = 0.02
+    table["n"] = 100
+    paths = plots.plot_rg_flow(table, tmp_path / "flow")
+    assert all(p.stat().st_size > 1000 for p in paths)
+
+
 def test_empty_and_non_frame_inputs_raise(tmp_path):
     with pytest.raises(ValueError, match="empty"):
         plots.plot_training_curves(training_curves().iloc[:0], tmp_path / "empty")
