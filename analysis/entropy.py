@@ -34,6 +34,7 @@ __all__ = [
 
 _CHUNK_POSITIONS = 1 << 21  # patch positions encoded at once (16 MiB of int64 codes)
 _BINCOUNT_BITS = 20  # patterns of up to this many spins are counted with a dense histogram
+_MIN_PATCHES_PER_PATTERN = 10  # below this the Miller-Madow estimate is flagged as undersampled
 
 
 def _as_configurations(spins, lattice: Lattice | None = None) -> np.ndarray:
@@ -226,8 +227,10 @@ def entropy_table(
     ``representation``, ``T``, ``measure`` (``"patch"`` or ``"lzma"``), ``k``
     (patch size, nullable Int64, NA for lzma), ``entropy`` (bits per spin),
     ``n_patterns`` (observed patterns, NA for lzma), ``n_samples`` (patches
-    counted, or spins compressed), ``exact_entropy`` (bits per spin), then
-    ``*labels``.
+    counted, or spins compressed), ``undersampled`` (True when fewer than
+    10 patches were counted per observed pattern, where the patch estimate is
+    unreliable, e.g. 3 x 3 x 3 patches of a cubic lattice; False for lzma),
+    ``exact_entropy`` (bits per spin), then ``*labels``.
     """
     if not representations:
         raise ValueError("no representations given; pass a mapping name -> configurations")
@@ -247,6 +250,7 @@ def entropy_table(
                     "entropy": _shannon_bits(counts, True) / k ** (x.ndim - 1),
                     "n_patterns": int(counts.size),
                     "n_samples": int(counts.sum()),
+                    "undersampled": bool(counts.sum() < _MIN_PATCHES_PER_PATTERN * counts.size),
                 }
             )
         if compression:
@@ -258,6 +262,7 @@ def entropy_table(
                     "entropy": compression_entropy(x),
                     "n_patterns": pd.NA,
                     "n_samples": int(x.size),
+                    "undersampled": False,
                 }
             )
     table = pd.DataFrame(rows)

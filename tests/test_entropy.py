@@ -133,6 +133,7 @@ def test_entropy_table_rows_and_columns():
         "entropy",
         "n_patterns",
         "n_samples",
+        "undersampled",
         "exact_entropy",
         "seed",
     ]
@@ -141,6 +142,15 @@ def test_entropy_table_rows_and_columns():
     assert table["exact_entropy"].isna().all()
     lzma_rows = table[table["measure"] == "lzma"]
     assert lzma_rows["k"].isna().all() and len(lzma_rows) == 2
+
+
+def test_undersampled_patch_sizes_are_flagged():
+    # 30 x 64 = 1920 patches of fair coins: ~500 of the 512 3 x 3 patterns appear, about 4 times
+    # each, too few; the 16 2 x 2 patterns appear ~120 times each.
+    table = entropy_table({"coins": coins(0.5, (30, 8, 8), seed=13)}, T=5.0)
+    flags = table.dropna(subset=["k"]).set_index("k")["undersampled"].to_dict()
+    assert flags == {1: False, 2: False, 3: True}
+    assert not table.loc[table["measure"] == "lzma", "undersampled"].any()
 
 
 def test_bad_inputs_raise():
