@@ -248,6 +248,12 @@ def _fmt(value, digits=4):
     return "n/a" if value is None or not np.isfinite(value) else f"{value:.{digits}g}"
 
 
+# Fractions of prediction variance: below _LEARNED a statistic is not what the network
+# computes; one statistic leads the other only by more than _CLEARLY.
+_LEARNED = 0.5
+_CLEARLY = 0.05
+
+
 def describe_thermometer(
     name: str, metrics: dict, bayes: BayesLimit, dependence: dict | None = None, far: float = 1.5
 ) -> str:
@@ -289,16 +295,24 @@ def describe_thermometer(
             continue
         e, m = dep["energy"], dep["abs_m"]
         text = (
-            f"In the {band} band the energy per spin (a sufficient statistic for beta) explains "
+            f"In the {band} band the energy per spin, a sufficient statistic for beta, explains "
             f"{_fmt(100 * e, 3)}% of the variance of its predictions and |m| explains {_fmt(100 * m, 3)}%"
         )
-        if m > e:
+        if max(e, m) < _LEARNED:
             text += (
-                ": it reads the magnetisation instead of learning the nearest-neighbour energy, "
+                ": its output there follows neither, so it has not learned the nearest-neighbour "
+                "energy and answers from configuration-specific detail."
+            )
+        elif m > e + _CLEARLY:
+            text += (
+                ": it reads the magnetisation instead of the nearest-neighbour energy, "
                 "and |m| tells temperatures apart only in the ordered phase."
             )
         else:
-            text += ": it follows the energy, but its map from energy to beta is not the Bayes-optimal one."
+            text += (
+                ": it tracks the energy (or |m|, correlated with it here) but maps it to beta "
+                "less precisely than the Bayes estimate."
+            )
         lines.append(text)
     return "\n".join(lines)
 
