@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 import time
 
+import numba
 import numpy as np
 
-from . import __version__, _kernels
+from . import __version__, _fast_square, _kernels
 from ._rng import seed_states
 from .autocorr import AutocorrelationError, tau_int
 from .io import Ensemble
@@ -25,6 +26,10 @@ ALGORITHMS = ("metropolis", "wolff", "auto")
 
 #: ``auto`` uses Wolff within this relative distance of T_c.
 WOLFF_WINDOW = 0.15
+
+#: Fewest packed columns per thread for the banded parallel Metropolis; below
+#: it the parallel launches cost more than they save, and one thread runs.
+_BAND_MIN_COLUMNS = 16
 
 
 def _check_positive(name, value):
@@ -61,6 +66,14 @@ class MarkovChain:
     chain's time unit is one sweep (Metropolis) or one cluster flip (Wolff).
     The start is ordered (all up) for a ferromagnet below the lattice's known
     T_c, which avoids long-lived domain walls, and random otherwise.
+
+    On the L x L square torus (recognised from its neighbour table) the chain
+    takes the fast path unless ``fast=False``: Metropolis runs multi-spin coded
+    on packed words (:mod:`ising._fast_square`), over ``numba.get_num_threads()``
+    threads with a result independent of the thread count, and Wolff flips spins
+    as they join the cluster. Both have the generic samplers' stationary
+    distribution but draw different random numbers. ``fast=True`` demands the
+    fast path; ``fast_path`` records the choice.
     """
 
     def __init__(
@@ -71,6 +84,7 @@ class MarkovChain:
         h: float = 0.0,
         algorithm: str = "auto",
         seed: int = 0,
+        fast: bool | None = None,
     ):
         _check_positive("temperature T", T)
         if not isinstance(lattice, Lattice):
@@ -81,25 +95,75 @@ class MarkovChain:
             raise ValueError(f"field h must be finite, got {h}")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        if fast not in (None, True, False):
+            raise ValueError(f"fast must be None (automatic), True or False, got {fast!r}")
         self.lattice = lattice
         self.T = float(T)
         self.beta = 1.0 / float(T)
         self.J = float(J)
         self.h = float(h)
         self.seed = int(seed)
+        self.fast = fast
         self.algorithm = choose_algorithm(lattice, self.T, self.J, self.h, algorithm)
         self.time = 0
-        self._state = seed_states(self.seed, 1)[0]
+        side = _fast_square.torus_side(lattice.neighbours, lattice.shape)
+        if fast and side is None:
+            raise ValueError(
+                f"the fast path needs an even L x L square torus, not {lattice.describe()}; pass fast=None"
+            )
+        self.fast_path = side is not None and fast is not False
         n = lattice.n_sites
         tc = lattice.critical_temperature
         if self.J > 0 and tc is not None and self.T < tc * self.J:
-            self.spins = np.ones(n, dtype=np.int8)
+            spins = np.ones(n, dtype=np.int8)
         else:
-            self.spins = np.where(np.random.default_rng(self.seed).random(n) < 0.5, -1, 1).astype(np.int8)
-        self._sites, self._offsets = lattice.colour_classes()
-        self._members = np.empty(n, dtype=np.int32)
-        self._in_cluster = np.zeros(n, dtype=np.uint8)
+            spins = np.where(np.random.default_rng(self.seed).random(n) < 0.5, -1, 1).astype(np.int8)
         self._p_add = -math.expm1(-2.0 * self.beta * abs(self.J))
+        self._measured = None
+        if self.fast_path and self.algorithm == "metropolis":
+            self._lanes, self._rows, cols = _fast_square.layout(side)
+            self._used, self._odd = _fast_square.lane_masks(side)
+            self._classes, self._digits = _fast_square.acceptance_tables(self.beta, self.J, self.h)
+            self._states = seed_states(self.seed, cols)
+            self._words = _fast_square.pack(spins.reshape(side, side), self._lanes, self._rows)
+        else:
+            self._spins = spins
+            self._state = seed_states(self.seed, 1)[0]
+            if self.fast_path:
+                # floor(p_add 2**64), capped below 2**64 when p_add rounds to 1
+                self._threshold = np.uint64(min(int(self._p_add * 2.0**64), 2**64 - 1))
+                self._stack = np.empty(n, dtype=np.int32)
+            else:
+                self._sites, self._offsets = lattice.colour_classes()
+                self._members = np.empty(n, dtype=np.int32)
+                self._in_cluster = np.zeros(n, dtype=np.uint8)
+
+    @property
+    def _packed(self) -> bool:
+        return self.fast_path and self.algorithm == "metropolis"
+
+    @property
+    def spins(self) -> np.ndarray:
+        """The current configuration, int8 (n_sites,) values ±1 (a copy on the packed path)."""
+        if self._packed:
+            L = self.lattice.shape[0]
+            out = np.empty((L, L), dtype=np.int8)
+            _fast_square.unpack_into(self._words, out)
+            return out.reshape(-1)
+        return self._spins
+
+    @spins.setter
+    def spins(self, value):
+        value = np.asarray(value)
+        if value.size != self.lattice.n_sites or not np.all(np.abs(value) == 1):
+            raise ValueError(f"a configuration needs {self.lattice.n_sites} spins of values ±1")
+        spins = np.ascontiguousarray(value.reshape(-1), dtype=np.int8)
+        self._measured = None
+        if self._packed:
+            L = self.lattice.shape[0]
+            self._words = _fast_square.pack(spins.reshape(L, L), self._lanes, self._rows)
+        else:
+            self._spins = spins.copy()
 
     @property
     def time_unit(self) -> str:
@@ -109,9 +173,13 @@ class MarkovChain:
         """Run ``n_units`` time units; for Wolff return the cluster sizes, int64 (n_units,)."""
         n_units = int(n_units)
         self.time += n_units
+        self._measured = None
+        if self._packed:
+            self._packed_sweeps(n_units)
+            return None
         if self.algorithm == "metropolis":
             _kernels.metropolis_sweeps(
-                self.spins,
+                self._spins,
                 self.lattice.neighbours,
                 self._sites,
                 self._offsets,
@@ -123,8 +191,20 @@ class MarkovChain:
             )
             return None
         sizes = np.empty(n_units, dtype=np.int64)
+        if self.fast_path:
+            _fast_square.wolff_steps(
+                self._spins,
+                self.lattice.neighbours,
+                self._threshold,
+                1 if self.J > 0 else -1,
+                n_units,
+                self._state,
+                self._stack,
+                sizes,
+            )
+            return sizes
         _kernels.wolff_steps(
-            self.spins,
+            self._spins,
             self.lattice.neighbours,
             self._p_add,
             self.J,
@@ -136,13 +216,50 @@ class MarkovChain:
         )
         return sizes
 
+    def _packed_sweeps(self, n_sweeps):
+        args = (self._classes, self._digits, self._lanes, self._used, self._odd)
+        threads = numba.get_num_threads()
+        cols = self._words.shape[2]
+        width = cols // threads
+        if threads > 1 and width >= _BAND_MIN_COLUMNS:
+            depth = max(1, width // _BAND_MIN_COLUMNS)
+            _fast_square.metropolis_sweeps_banded(self._words, n_sweeps, self._states, *args, threads, depth)
+        else:
+            _fast_square.metropolis_sweeps(self._words, n_sweeps, self._states, *args)
+
+    def _measure(self) -> tuple[float, float]:
+        if self._measured is None:
+            if self._packed:
+                energy, mag = _fast_square.totals(self._words, self._lanes, self.J, self.h)
+            else:
+                energy = _kernels.total_energy(self._spins, self.lattice.neighbours, self.J, self.h)
+                mag = _kernels.total_magnetization(self._spins)
+            self._measured = (float(energy), float(mag))
+        return self._measured
+
     def energy(self) -> float:
         """Total energy of the current configuration."""
-        return float(_kernels.total_energy(self.spins, self.lattice.neighbours, self.J, self.h))
+        return self._measure()[0]
 
     def magnetization(self) -> float:
         """Total magnetisation of the current configuration."""
-        return float(_kernels.total_magnetization(self.spins))
+        return self._measure()[1]
+
+    def snapshot(self) -> np.ndarray:
+        """The current configuration in compact form (1 bit a spin); see :meth:`unpack`."""
+        if self._packed and self._lanes == 64:
+            return self._words.copy()
+        return np.packbits(self.spins < 0)
+
+    def unpack(self, snapshots: np.ndarray) -> np.ndarray:
+        """int8 (n, n_sites) configurations from a stack of :meth:`snapshot` results."""
+        snapshots = np.asarray(snapshots)
+        n = snapshots.shape[0]
+        if self._packed and self._lanes == 64:
+            L = self.lattice.shape[0]
+            return _fast_square.unpack_many(snapshots, L).reshape(n, -1)
+        down = np.unpackbits(snapshots, axis=1, count=self.lattice.n_sites)
+        return (1 - 2 * down.astype(np.int8)).astype(np.int8)
 
     def series(self, n_samples: int, every: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Energy and |M| after each of ``n_samples`` blocks of ``every`` units, float64 (n_samples,)."""
@@ -221,17 +338,21 @@ def sample_ensemble(
     therm = chain.thermalize(min_thermalization)
     taus = chain.pilot()
     between = int(math.ceil(2.0 * taus["tau_int"]))
-    spins = np.empty((int(n), lattice.n_sites), dtype=np.int8)
+    first = chain.snapshot()
+    # Configurations are kept compact (1 bit a spin) while sampling and unpacked once.
+    packed = np.empty((int(n), *first.shape), dtype=first.dtype)
     energy = np.empty(int(n))
     magnetization = np.empty(int(n))
     bar = _progress(n, f"{lattice.name} L={lattice.L} T={chain.T:.4g}", progress)
     for k in range(int(n)):
         chain.advance(between)
-        spins[k] = chain.spins
+        packed[k] = chain.snapshot()
         energy[k] = chain.energy()
         magnetization[k] = chain.magnetization()
         bar.update(1)
     bar.close()
+    spins = chain.unpack(packed)
+    del packed
     params = {
         "lattice": lattice.name,
         "L": lattice.L,

@@ -1,0 +1,442 @@
+"""Multi-spin-coded Metropolis and a flip-as-you-go Wolff kernel for the square torus.
+
+Layout (multi-spin coding, after Jacobs & Rebbi 1981 and Bhanot, Duke & Salvador
+1986): the L x L torus is split into its two checkerboard colours, c = (i + j) mod 2.
+Colour c of row i holds the sites j = 2x + ((i + c) mod 2), x = 0 .. L/2 - 1. The rows
+are cut into K stripes of R = L / K consecutive rows, K the largest divisor of L not
+above 64, and bit k (a "lane") of word ``words[c, r, x]`` holds site (k R + r, j(x)).
+A bit is 1 for a down spin. Every word holds K spins of one colour, so a colour
+class is updated K spins at a time with bitwise logic:
+
+- The four neighbours of the K spins of a word lie in four words of the other
+  colour: column x and column x - 1 or x + 1 of the same stripe row (which of the
+  two depends on the row parity, a per-lane mask when R is odd), and the stripe
+  rows r - 1 and r + 1, rotated by one lane where they wrap to the next stripe.
+- The number a = 0..4 of anti-aligned neighbours is formed bit-sliced by a
+  carry-save adder over the four XOR words; with the spin bit it fixes the energy
+  change dE = 4J(2 - a) + 2hs and so the acceptance probability p(a, s).
+- Each lane draws its own uniform u in [0, 1), bit-sliced: random word b gives the
+  (b+1)-th binary digit of u in every lane, and u < p is decided from the most
+  significant digit down, stopping when every lane has differed from the binary
+  expansion of its p. Lanes never share a digit, so the acceptances of distinct
+  spins are independent; p is represented as floor(p 2**64) / 2**64, so every
+  acceptance probability is exact to 2**-64. On average a word needs about
+  log2(#undecided lanes) + 2 random words.
+
+Each column x of words owns one xoshiro256** stream, so a chain's result does
+not depend on how many threads update the columns of a colour class.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+_ONE = np.uint64(1)
+_ZERO = np.uint64(0)
+_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+_M1 = np.uint64(0x5555555555555555)
+_M2 = np.uint64(0x3333333333333333)
+_M4 = np.uint64(0x0F0F0F0F0F0F0F0F)
+_H01 = np.uint64(0x0101010101010101)
+
+
+def layout(L: int) -> tuple[int, int, int]:
+    """(lanes K, stripe rows R, columns M) of the packed L x L torus; L even."""
+    lanes = max(k for k in range(1, min(L, 64) + 1) if L % k == 0)
+    return lanes, L // lanes, L // 2
+
+
+def lane_masks(L: int) -> tuple[np.uint64, np.ndarray]:
+    """Mask of the K used lanes, and uint64 (2,): lanes whose row k R + q is odd, q = 0, 1."""
+    lanes, rows, _ = layout(L)
+    used = sum(1 << k for k in range(lanes))
+    odd = [sum(1 << k for k in range(lanes) if (k * rows + q) % 2) for q in (0, 1)]
+    return np.uint64(used), np.array(odd, dtype=np.uint64)
+
+
+def acceptance_tables(beta: float, J: float, h: float) -> tuple[np.ndarray, np.ndarray]:
+    """Classes (a, s) with p < 1 and their probabilities as bit-sliced thresholds.
+
+    Returns ``classes`` int64 (n, 2) of (anti-aligned neighbours a, spin bit: 0 up,
+    1 down, 2 either) and ``digits`` uint64 (64, n): all ones where binary digit b + 1 of
+    floor(p 2**64) / 2**64 is 1, else 0. Classes missing from the list have p = 1.
+    """
+    classes = []
+    thresholds = []
+    for a in range(5):
+        by_spin = []
+        for bit in (0, 1):
+            dE = 4.0 * J * (2 - a) + 2.0 * h * (1 - 2 * bit)
+            p = float(np.exp(-beta * dE)) if dE > 0 else 1.0
+            by_spin.append(int(p * 2.0**64) if p < 1.0 else None)  # exact: p 2**64 < 2**64
+        if by_spin[0] is not None and by_spin[0] == by_spin[1]:
+            classes.append((a, 2))
+            thresholds.append(by_spin[0])
+            continue
+        for bit in (0, 1):
+            if by_spin[bit] is not None:
+                classes.append((a, bit))
+                thresholds.append(by_spin[bit])
+    while len(classes) < 2:  # the kernels expect two classes; a = 7 matches no spin
+        classes.append((7, 2))
+        thresholds.append(0)
+    digits = np.zeros((64, len(classes)), dtype=np.uint64)
+    for col, t in enumerate(thresholds):
+        for b in range(64):
+            if (t >> (63 - b)) & 1:
+                digits[b, col] = _ALL
+    return np.array(classes, dtype=np.int64).reshape(-1, 2), digits
+
+
+@njit(cache=True)
+def pack(spins2d, lanes, rows):
+    """int8 (L, L) ±1 -> uint64 (2, R, L/2) multi-spin words (bit 1 = down)."""
+    L = spins2d.shape[0]
+    words = np.zeros((2, rows, L // 2), dtype=np.uint64)
+    for i in range(L):
+        k = i // rows
+        r = i - k * rows
+        for j in range(L):
+            if spins2d[i, j] < 0:
+                c = (i + j) & 1
+                words[c, r, j >> 1] |= _ONE << np.uint64(k)
+    return words
+
+
+@njit(cache=True)
+def unpack_into(words, out):
+    """Write the configuration held by ``words`` into int8 ``out`` (L, L), values ±1."""
+    L = out.shape[0]
+    rows = words.shape[1]
+    for i in range(L):
+        k = i // rows
+        r = i - k * rows
+        for j in range(L):
+            c = (i + j) & 1
+            bit = (words[c, r, j >> 1] >> np.uint64(k)) & _ONE
+            out[i, j] = 1 - 2 * np.int8(bit)
+
+
+@njit(cache=True)
+def unpack_many(stack, L):
+    """uint64 (n, 2, R, L/2) words -> int8 (n, L, L) configurations."""
+    n = stack.shape[0]
+    out = np.empty((n, L, L), dtype=np.int8)
+    for t in range(n):
+        unpack_into(stack[t], out[t])
+    return out
+
+
+@njit(inline="always")
+def _popcount(x):
+    x = x - ((x >> _ONE) & _M1)
+    x = (x & _M2) + ((x >> np.uint64(2)) & _M2)
+    x = (x + (x >> np.uint64(4))) & _M4
+    return np.int64((x * _H01) >> np.uint64(56))
+
+
+@njit(inline="always")
+def _rotl(x, k):
+    return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
+
+
+@njit(inline="always")
+def _xoshiro(s0, s1, s2, s3):
+    result = _rotl(s1 * np.uint64(5), 7) * np.uint64(9)
+    t = s1 << np.uint64(17)
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = _rotl(s3, 45)
+    return result, s0, s1, s2, s3
+
+
+@njit(inline="always")
+def _neighbour_words(words, c, r, x, lanes, used, odd):
+    """The four other-colour words adjacent, lane by lane, to ``words[c, r, x]``."""
+    rows = words.shape[1]
+    cols = words.shape[2]
+    o = 1 - c
+    k_up = np.uint64(lanes - 1)
+    parity = odd[(r + c) & 1]
+    left = words[o, r, x - 1 if x > 0 else cols - 1]
+    right = words[o, r, x + 1 if x < cols - 1 else 0]
+    side_a = words[o, r, x]
+    side_b = (left & ~parity) | (right & parity)
+    if r > 0:
+        up = words[o, r - 1, x]
+    else:
+        w = words[o, rows - 1, x]
+        up = ((w << _ONE) | (w >> k_up)) & used
+    if r < rows - 1:
+        down = words[o, r + 1, x]
+    else:
+        w = words[o, 0, x]
+        down = ((w >> _ONE) | (w << k_up)) & used
+    return side_a, side_b, up, down
+
+
+@njit(inline="always")
+def _anti_counts(s, n0, n1, n2, n3):
+    """Bit-sliced a = number of anti-aligned neighbours: (a0, a1, a2) with a = a0 + 2a1 + 4a2."""
+    x0 = s ^ n0
+    x1 = s ^ n1
+    x2 = s ^ n2
+    x3 = s ^ n3
+    u = x0 ^ x1
+    cu = x0 & x1
+    v = x2 ^ x3
+    cv = x2 & x3
+    a0 = u ^ v
+    cw = u & v
+    a1 = cu ^ cv ^ cw
+    a2 = (cu & cv) | ((cu | cv) & cw)
+    return a0, a1, a2
+
+
+@njit(inline="always")
+def _class_mask(a_val, bit, s, a0, a1, a2):
+    m = _ALL if bit == 2 else (s if bit else ~s)
+    m &= a0 if a_val & 1 else ~a0
+    m &= a1 if a_val & 2 else ~a1
+    m &= a2 if a_val & 4 else ~a2
+    return m
+
+
+#: Random words every word draws before checking whether all its lanes are decided:
+#: a fixed-length first pass avoids a mispredicted loop exit per word.
+_FIRST_DIGITS = 8
+
+
+@njit(inline="always")
+def _update_column(words, c, x, classes, digits, lanes, used, odd, masks, s0, s1, s2, s3):
+    """Metropolis update of the words ``words[c, :, x]``; returns the advanced stream."""
+    n_cls = classes.shape[0]
+    for r in range(words.shape[1]):
+        s = words[c, r, x]
+        n0, n1, n2, n3 = _neighbour_words(words, c, r, x, lanes, used, odd)
+        a0, a1, a2 = _anti_counts(s, n0, n1, n2, n3)
+        # The first two classes stay in registers (all of them when h = 0).
+        m0 = _class_mask(classes[0, 0], classes[0, 1], s, a0, a1, a2) & used
+        m1 = _class_mask(classes[1, 0], classes[1, 1], s, a0, a1, a2) & used
+        undecided = m0 | m1
+        for q in range(2, n_cls):
+            m = _class_mask(classes[q, 0], classes[q, 1], s, a0, a1, a2) & used
+            masks[q] = m
+            undecided |= m
+        accept = used & ~undecided
+        if undecided != _ZERO:
+            b = 0
+            while b < 64 and (b < _FIRST_DIGITS or undecided != _ZERO):
+                rnd, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+                t = (m0 & digits[b, 0]) | (m1 & digits[b, 1])
+                for q in range(2, n_cls):
+                    t |= masks[q] & digits[b, q]
+                # u < threshold is decided at the first digit where they differ.
+                accept |= undecided & ~rnd & t
+                undecided &= ~(rnd ^ t)
+                b += 1
+        words[c, r, x] = s ^ accept
+    return s0, s1, s2, s3
+
+
+@njit(cache=True)
+def metropolis_sweeps(words, n_sweeps, states, classes, digits, lanes, used, odd):
+    """``n_sweeps`` checkerboard Metropolis sweeps of packed words, on one thread.
+
+    words uint64 (2, R, M) is updated in place; states uint64 (M, 4) holds one
+    xoshiro256** stream per column; classes, digits from :func:`acceptance_tables`;
+    lanes K, the used-lane mask and odd uint64 (2,) from :func:`lane_masks`.
+    """
+    cols = words.shape[2]
+    masks = np.empty(classes.shape[0], dtype=np.uint64)
+    for _ in range(n_sweeps):
+        for c in range(2):
+            for x in range(cols):
+                s0, s1, s2, s3 = _update_column(
+                    words,
+                    c,
+                    x,
+                    classes,
+                    digits,
+                    lanes,
+                    used,
+                    odd,
+                    masks,
+                    states[x, 0],
+                    states[x, 1],
+                    states[x, 2],
+                    states[x, 3],
+                )
+                states[x, 0] = s0
+                states[x, 1] = s1
+                states[x, 2] = s2
+                states[x, 3] = s3
+
+
+@njit(cache=True, parallel=True)
+def metropolis_sweeps_banded(words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, depth):
+    """The same chain as :func:`metropolis_sweeps`, bit for bit, on ``n_bands`` threads.
+
+    The columns are cut into bands. For each group of ``depth`` sweeps a band
+    copies itself plus ``2 depth`` halo columns on each side, words and streams,
+    and runs the 2 depth half-sweeps on the copy, updating at half-sweep t only
+    the columns whose dependency cone lies inside the copy (the copy shrinks by a
+    column per side per half-sweep). Halo columns repeat their owners' work with
+    their owners' streams, so the band's own columns end exactly as in the serial
+    chain: one parallel launch per ``depth`` sweeps instead of two per sweep.
+    """
+    rows = words.shape[1]
+    cols = words.shape[2]
+    n_cls = classes.shape[0]
+    # Bands read one buffer and write the other, so no band overwrites columns
+    # that another band is still copying.
+    src_words = words
+    src_states = states
+    dst_words = np.empty_like(words)
+    dst_states = np.empty_like(states)
+    done = 0
+    while done < n_sweeps:
+        sweeps = min(depth, n_sweeps - done)
+        halo = 2 * sweeps
+        for band in prange(n_bands):
+            x0 = band * cols // n_bands
+            x1 = (band + 1) * cols // n_bands
+            width = x1 - x0 + 2 * halo
+            local = np.empty((2, rows, width), dtype=np.uint64)
+            streams = np.empty((width, 4), dtype=np.uint64)
+            for u in range(width):
+                x = (x0 - halo + u) % cols
+                for c in range(2):
+                    for r in range(rows):
+                        local[c, r, u] = src_words[c, r, x]
+                for q in range(4):
+                    streams[u, q] = src_states[x, q]
+            masks = np.empty(n_cls, dtype=np.uint64)
+            for t in range(halo):
+                for u in range(t + 1, width - t - 1):
+                    s0, s1, s2, s3 = _update_column(
+                        local,
+                        t & 1,
+                        u,
+                        classes,
+                        digits,
+                        lanes,
+                        used,
+                        odd,
+                        masks,
+                        streams[u, 0],
+                        streams[u, 1],
+                        streams[u, 2],
+                        streams[u, 3],
+                    )
+                    streams[u, 0] = s0
+                    streams[u, 1] = s1
+                    streams[u, 2] = s2
+                    streams[u, 3] = s3
+            for u in range(halo, width - halo):
+                x = x0 - halo + u
+                for c in range(2):
+                    for r in range(rows):
+                        dst_words[c, r, x] = local[c, r, u]
+                for q in range(4):
+                    dst_states[x, q] = streams[u, q]
+        src_words, dst_words = dst_words, src_words
+        src_states, dst_states = dst_states, src_states
+        done += sweeps
+    if src_words is not words:
+        words[...] = src_words
+        states[...] = src_states
+
+
+@njit(cache=True)
+def totals(words, lanes, J, h):
+    """(total energy, total magnetisation) of the packed configuration, float64."""
+    rows = words.shape[1]
+    cols = words.shape[2]
+    used = (_ALL >> np.uint64(64 - lanes)) if lanes < 64 else _ALL
+    n_sites = 2 * rows * cols * lanes
+    down = 0
+    for c in range(2):
+        for r in range(rows):
+            for x in range(cols):
+                down += _popcount(words[c, r, x])
+    odd = np.zeros(2, dtype=np.uint64)
+    for k in range(lanes):
+        for q in range(2):
+            if (k * rows + q) & 1:
+                odd[q] |= _ONE << np.uint64(k)
+    anti = 0
+    for r in range(rows):
+        for x in range(cols):
+            s = words[0, r, x]
+            n0, n1, n2, n3 = _neighbour_words(words, 0, r, x, lanes, used, odd)
+            anti += _popcount(s ^ n0) + _popcount(s ^ n1) + _popcount(s ^ n2) + _popcount(s ^ n3)
+    mag = n_sites - 2 * down
+    bonds = 2 * n_sites - 2 * anti  # sum over bonds of s_i s_j: 2N bonds, each anti one counts -1
+    return -J * bonds - h * mag, np.float64(mag)
+
+
+@njit(cache=True)
+def wolff_steps(spins, neighbours, threshold, sign, n_steps, state, stack, sizes):
+    """``n_steps`` Wolff cluster flips on a bipartite lattice (h = 0).
+
+    spins int8 (n_sites,) is updated in place; a satisfied bond, sign * s_i s_j > 0
+    with sign = sign(J), joins the cluster when a random uint64 is below
+    ``threshold`` = floor(p_add 2**64), p_add = 1 - exp(-2 beta |J|). Spins are
+    flipped as they join, so a site is a candidate exactly when it is still
+    unflipped; on a bipartite lattice two cluster members never share a satisfied
+    bond after flipping, so no membership array is needed (either sign of J).
+    ``stack`` int32 (n_sites,) is scratch; cluster sizes go to ``sizes`` int64.
+    """
+    n = spins.size
+    z = neighbours.shape[1]
+    s0 = state[0]
+    s1 = state[1]
+    s2 = state[2]
+    s3 = state[3]
+    for step in range(n_steps):
+        rnd, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+        seed_site = np.int64((rnd >> np.uint64(11)) * (1.0 / 9007199254740992.0) * n)
+        spins[seed_site] = -spins[seed_site]
+        stack[0] = seed_site
+        top = 1
+        size = 1
+        while top > 0:
+            top -= 1
+            i = stack[top]
+            # A candidate j has sign * s_j * s_i(old) > 0, i.e. s_j == -sign * s_i(new).
+            want = -sign * spins[i]
+            for k in range(z):
+                j = neighbours[i, k]
+                if spins[j] == want:
+                    rnd, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+                    if rnd < threshold:
+                        spins[j] = -want
+                        stack[top] = j
+                        top += 1
+                        size += 1
+        sizes[step] = size
+    state[0] = s0
+    state[1] = s1
+    state[2] = s2
+    state[3] = s3
+
+
+def torus_side(neighbours: np.ndarray, shape: tuple) -> int | None:
+    """L when ``neighbours`` is the L x L square torus's table (any entry order), else None.
+
+    Decided from the arrays alone, so any lattice with this geometry takes the
+    packed path whatever its registered name. L must be even (checkerboard).
+    """
+    if len(shape) != 2 or shape[0] != shape[1] or shape[0] % 2 or neighbours.shape[1] != 4:
+        return None
+    L = int(shape[0])
+    index = np.arange(L * L).reshape(L, L)
+    expected = np.stack(
+        [np.roll(index, 1, 0), np.roll(index, -1, 0), np.roll(index, 1, 1), np.roll(index, -1, 1)], axis=-1
+    ).reshape(L * L, 4)
+    if not np.array_equal(np.sort(neighbours, axis=1), np.sort(expected, axis=1)):
+        return None
+    return L
