@@ -1,0 +1,257 @@
+"""The square-torus fast path (ising._fast_square) against exact results and the generic sampler.
+
+Statistical checks are z-scores with tau-aware errors (ising.autocorr.mean_error);
+|z| < 4 fails by chance with probability ~6e-5 per check, and seeds are fixed.
+"""
+
+import hashlib
+import os
+import subprocess
+import sys
+
+import naive
+import numpy as np
+import pytest
+
+from ising import _fast_square as fs
+from ising import _kernels
+from ising._rng import seed_states
+from ising.autocorr import mean_error
+from ising.exact import enumerate_ising, kaufman_energy_per_spin
+from ising.lattice import cubic, square, triangular
+from ising.sampling import MarkovChain, sample_ensemble
+
+TC = 2.0 / np.log(1.0 + np.sqrt(2.0))
+
+
+def random_spins(L, seed):
+    return np.where(np.random.default_rng(seed).random((L, L)) < 0.5, -1, 1).astype(np.int8)
+
+
+def zscore(series, exact):
+    mean, err = mean_error(series)
+    return (mean - exact) / err
+
+
+def two_sample_z(a, b):
+    (ma, ea), (mb, eb) = mean_error(a), mean_error(b)
+    return (ma - mb) / np.hypot(ea, eb)
+
+
+def packed(L, spins2d):
+    lanes, rows, _ = fs.layout(L)
+    return fs.pack(spins2d, lanes, rows)
+
+
+@pytest.mark.parametrize("L", [2, 4, 6, 16, 48, 64, 128, 192])
+def test_pack_round_trip_and_totals_match_generic_kernels(L):
+    lat = square(L)
+    lanes, rows, cols = fs.layout(L)
+    assert lanes * rows == L and cols == L // 2 and lanes <= 64
+    for seed in range(3):
+        spins = random_spins(L, seed)
+        words = packed(L, spins)
+        back = np.empty_like(spins)
+        fs.unpack_into(words, back)
+        assert np.array_equal(back, spins)
+        for J, h in ((1.0, 0.0), (-0.7, 0.3)):
+            energy, mag = fs.totals(words, lanes, J, h)
+            assert energy == pytest.approx(naive.energy_square(spins, J, h), abs=1e-9)
+            assert energy == pytest.approx(
+                _kernels.total_energy(spins.ravel(), lat.neighbours, J, h), abs=1e-9
+            )
+            assert mag == spins.sum()
+
+
+def test_fast_path_is_chosen_for_square_tori_only():
+    for L in (2, 4, 16, 64):
+        for algorithm in ("metropolis", "wolff"):
+            assert MarkovChain(square(L), 2.5, algorithm=algorithm).fast_path
+    assert not MarkovChain(square(16), 2.5, fast=False).fast_path
+    for lat in (triangular(6), cubic(4)):
+        assert not MarkovChain(lat, 4.0).fast_path
+        with pytest.raises(ValueError, match="fast path needs"):
+            MarkovChain(lat, 4.0, fast=True)
+
+
+def test_spins_property_unpacks_and_setter_packs():
+    chain = MarkovChain(square(16), 2.5, algorithm="metropolis", seed=3)
+    chain.advance(5)
+    spins = chain.spins
+    assert spins.dtype == np.int8 and spins.shape == (256,)
+    assert chain.energy() == pytest.approx(naive.energy_square(spins.reshape(16, 16)))
+    new = random_spins(16, 9).ravel()
+    chain.spins = new
+    assert np.array_equal(chain.spins, new)
+    assert chain.magnetization() == new.sum()
+    with pytest.raises(ValueError, match="values ±1"):
+        chain.spins = np.zeros(256)
+
+
+def run_series(chain, n, every=1, burn=200):
+    chain.advance(burn * (1 if chain.algorithm == "metropolis" else 5))
+    return chain.series(n, every)
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "T", "J", "h"),
+    [
+        ("metropolis", 1.5, 1.0, 0.0),
+        ("metropolis", TC, 1.0, 0.0),
+        ("metropolis", 3.0, -1.0, 0.4),
+        ("metropolis", 2.5, 1.0, -0.3),
+        ("wolff", TC, 1.0, 0.0),
+        ("wolff", 3.0, -1.0, 0.0),
+    ],
+)
+def test_fast_path_on_4x4_matches_enumeration(algorithm, T, J, h):
+    lat = square(4)
+    exact = enumerate_ising(lat, 1.0 / T, J=J, h=h)
+    chain = MarkovChain(lat, T, J=J, h=h, algorithm=algorithm, seed=41, fast=True)
+    energy, abs_m = run_series(chain, 20000)
+    assert abs(zscore(energy, exact.mean_energy)) < 4
+    if h == 0:
+        assert abs(zscore(abs_m / lat.n_sites, exact.mean_abs_m)) < 4
+
+
+@pytest.mark.parametrize("algorithm", ["metropolis", "wolff"])
+@pytest.mark.parametrize("T", [2.0, TC, 3.0])
+def test_fast_path_on_16x16_matches_kaufman(algorithm, T):
+    lat = square(16)
+    chain = MarkovChain(lat, T, algorithm=algorithm, seed=7, fast=True)
+    energy, _ = run_series(chain, 8000, every=1 if algorithm == "wolff" else 2)
+    assert abs(zscore(energy / lat.n_sites, kaufman_energy_per_spin(16, 1.0 / T))) < 4
+
+
+@pytest.mark.parametrize("algorithm", ["metropolis", "wolff"])
+@pytest.mark.parametrize("T", [1.8, 2.4, 3.5])
+def test_fast_and_generic_samplers_agree(algorithm, T):
+    lat = square(16)
+    fast = MarkovChain(lat, T, algorithm=algorithm, seed=11, fast=True)
+    generic = MarkovChain(lat, T, algorithm=algorithm, seed=12, fast=False)
+    e_fast, m_fast = run_series(fast, 10000)
+    e_gen, m_gen = run_series(generic, 10000)
+    assert abs(two_sample_z(e_fast, e_gen)) < 4
+    assert abs(two_sample_z(m_fast, m_gen)) < 4
+
+
+def acceptance_run(L, beta, J, h, n_trials, start, seed=5):
+    """Flip events of the first half-sweep (colour 0) from ``start``, int8 (n_trials, L, L)."""
+    lanes, rows, cols = fs.layout(L)
+    used, odd = fs.lane_masks(L)
+    classes, digits = fs.acceptance_tables(beta, J, h)
+    states = seed_states(seed, cols)
+    before = packed(L, start)
+    flips = np.empty((n_trials, L, L), dtype=np.int8)
+    after = np.empty((L, L), dtype=np.int8)
+    for t in range(n_trials):
+        words = before.copy()
+        fs.metropolis_sweeps(words, 1, states, classes, digits, lanes, used, odd)
+        words[1] = before[1]  # keep only colour 0, updated first from ``start``
+        fs.unpack_into(words, after)
+        flips[t] = after != start
+    return flips
+
+
+def test_each_lane_accepts_with_its_own_probability_independently():
+    # All up at h = 0: every colour-0 spin has dE = 8J, so it flips with p = 0.3.
+    L, p = 128, 0.3
+    beta = -np.log(p) / 8.0
+    flips = acceptance_run(L, beta, 1.0, 0.0, 400, np.ones((L, L), dtype=np.int8))
+    colour0 = (np.indices((L, L)).sum(0) % 2) == 0
+    events = flips[:, colour0].astype(np.float64)  # (trials, sites)
+    n = events.size
+    assert abs(events.mean() - p) < 4 * np.sqrt(p * (1 - p) / n)
+    # Lane k of word (0, r, x) is site (k R + r, 2x + (row parity)): correlate every
+    # pair of lanes over all words and trials.
+    lanes, rows, cols = fs.layout(L)
+    k, r, x = np.meshgrid(np.arange(lanes), np.arange(rows), np.arange(cols), indexing="ij")
+    i = k * rows + r
+    by_lane = flips[:, i, 2 * x + i % 2].transpose(1, 0, 2, 3).reshape(lanes, -1)
+    corr = np.corrcoef(by_lane.astype(np.float64))
+    pairs = corr[np.triu_indices(lanes, 1)]
+    m = by_lane.shape[1]
+    # Each pair's correlation has standard error 1/sqrt(m); 2016 pairs: max |z| < 5.5.
+    assert np.max(np.abs(pairs)) * np.sqrt(m) < 5.5
+    assert abs(np.mean(pairs**2) * m - 1.0) < 4 * np.sqrt(2.0 / pairs.size)
+    # Between words: the same lane in the next stripe row (site offset (1, 1)) and in
+    # the next column (offset (0, 2)), which draw from one stream in sequence.
+    grid = flips.astype(np.float64) - p
+    for di, dj in ((1, 1), (0, 2), (2, 0)):
+        pair = grid * np.roll(grid, (-di, -dj), axis=(1, 2))
+        r = pair[:, colour0].mean() / (p * (1 - p))
+        assert abs(r) * np.sqrt(events.size) < 4, (di, dj, r)
+    # and across time: the same site in consecutive trials
+    lag = np.mean((events[1:] - p) * (events[:-1] - p)) / (p * (1 - p))
+    assert abs(lag) * np.sqrt(events[1:].size) < 4
+
+
+def test_acceptance_probability_of_every_class_with_field_and_negative_coupling():
+    L, beta, J, h = 64, 0.35, -0.8, 0.45
+    start = random_spins(L, 2)
+    flips = acceptance_run(L, beta, J, h, 150, start)
+    s = start.astype(np.int64)
+    nsum = np.roll(s, 1, 0) + np.roll(s, -1, 0) + np.roll(s, 1, 1) + np.roll(s, -1, 1)
+    dE = 2.0 * s * (J * nsum + h)
+    p = np.minimum(1.0, np.exp(-beta * dE))
+    colour0 = (np.indices((L, L)).sum(0) % 2) == 0
+    rate = flips.mean(axis=0)
+    for value in np.unique(dE[colour0]):
+        sites = colour0 & (dE == value)
+        q = p[sites][0]
+        n = flips.shape[0] * sites.sum()
+        observed = rate[sites].mean()
+        if q == 1.0:
+            assert observed == 1.0
+        else:
+            assert abs(observed - q) < 4 * np.sqrt(q * (1 - q) / n), (value, observed, q)
+
+
+def banded_matches_serial(L, n_bands, depth, n_sweeps=7):
+    lanes, rows, cols = fs.layout(L)
+    used, odd = fs.lane_masks(L)
+    tables = fs.acceptance_tables(1 / 2.3, 1.0, 0.1)
+    words = packed(L, random_spins(L, 4))
+    states = seed_states(8, cols)
+    w2, s2 = words.copy(), states.copy()
+    fs.metropolis_sweeps(words, n_sweeps, states, *tables, lanes, used, odd)
+    fs.metropolis_sweeps_banded(w2, n_sweeps, s2, *tables, lanes, used, odd, n_bands, depth)
+    return np.array_equal(words, w2) and np.array_equal(states, s2)
+
+
+@pytest.mark.parametrize(
+    ("L", "n_bands", "depth"), [(16, 2, 1), (16, 3, 2), (64, 2, 3), (128, 4, 2), (6, 2, 4)]
+)
+def test_banded_parallel_kernel_is_bit_identical_to_serial(L, n_bands, depth):
+    assert banded_matches_serial(L, n_bands, depth)
+
+
+def test_same_seed_same_bytes_for_any_thread_count():
+    code = (
+        "from ising.lattice import square; from ising.sampling import MarkovChain;"
+        "import sys, hashlib; c = MarkovChain(square(128), 2.27, algorithm='metropolis', seed=3);"
+        "c.advance(30); sys.stdout.write(hashlib.sha256(c.spins.tobytes()).hexdigest())"
+    )
+    digests = []
+    for threads in ("1", "2"):
+        env = dict(os.environ, NUMBA_NUM_THREADS=threads)
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        digests.append(out.stdout)
+    assert digests[0] == digests[1]
+    other = MarkovChain(square(128), 2.27, algorithm="metropolis", seed=4)
+    other.advance(30)
+    assert hashlib.sha256(other.spins.tobytes()).hexdigest() != digests[0]
+
+
+@pytest.mark.parametrize(("L", "algorithm"), [(64, "metropolis"), (16, "metropolis"), (16, "wolff")])
+def test_ensemble_is_unpacked_faithfully(L, algorithm):
+    lat = square(L)
+    ens = sample_ensemble(lat, 2.6, 12, algorithm=algorithm, seed=1, min_thermalization=20)
+    assert ens.spins.dtype == np.int8 and ens.spins.shape == (12, L, L)
+    for k in range(ens.n):
+        assert ens.energy[k] == pytest.approx(naive.energy_square(ens.spins[k]))
+        assert ens.magnetization[k] == ens.spins[k].sum()
+    again = sample_ensemble(lat, 2.6, 12, algorithm=algorithm, seed=1, min_thermalization=20)
+    assert again.spins.tobytes() == ens.spins.tobytes()
