@@ -22,6 +22,7 @@ import pandas as pd
 from ising.lattice import Lattice
 from models.thermometers import check_input, predict_beta
 from transfer.analytic import RULES, block_spins
+from transfer.learned import coarse_spins
 
 __all__ = ["FLOW_COLUMNS", "analytic_map", "model_map", "rg_flow"]
 
@@ -45,7 +46,6 @@ def analytic_map(rule: str) -> RGMap:
 
 def model_map(model: keras.Model) -> RGMap:
     """A learned encoder or autoencoder as an RG map: its code binarised by sign."""
-    from transfer.learned import coarse_spins
 
     def rg_map(spins, lattice):
         return coarse_spins(model, spins)
