@@ -79,12 +79,17 @@ def acceptance_tables(beta: float, J: float, h: float) -> tuple[np.ndarray, np.n
     while len(classes) < 2:  # the kernels expect two classes; a = 7 matches no spin
         classes.append((7, 2))
         thresholds.append(0)
-    digits = np.zeros((64, len(classes)), dtype=np.uint64)
-    for col, t in enumerate(thresholds):
-        for b in range(64):
-            if (t >> (63 - b)) & 1:
-                digits[b, col] = _ALL
+    digits = np.stack([threshold_digits(t) for t in thresholds], axis=1)
     return np.array(classes, dtype=np.int64).reshape(-1, 2), digits
+
+
+def threshold_digits(threshold: int) -> np.ndarray:
+    """uint64 (64,): all ones where bit 63 - b of the integer ``threshold`` < 2**64 is 1, else 0.
+
+    Row b is the (b+1)-th binary digit of the probability threshold / 2**64 in
+    every lane, the form the bit-sliced comparisons read.
+    """
+    return np.array([_ALL if (threshold >> (63 - b)) & 1 else _ZERO for b in range(64)], dtype=np.uint64)
 
 
 @njit(cache=True)
@@ -440,3 +445,174 @@ def torus_side(neighbours: np.ndarray, shape: tuple) -> int | None:
     if not np.array_equal(np.sort(neighbours, axis=1), np.sort(expected, axis=1)):
         return None
     return L
+
+
+# Bit-parallel Wolff for L <= 64: row i of the torus is one word, bit j = site (i, j).
+
+
+@njit(inline="always")
+def _ring_rotl(x, k, width, used):
+    """Rotate the ``width``-bit ring held in the low bits of x by k (0 < k < width) towards high bits."""
+    return ((x << np.uint64(k)) | (x >> np.uint64(width - k))) & used
+
+
+@njit(inline="always")
+def _row_fill(seeds, bonds, width, used):
+    """Sites of a ring row connected to ``seeds`` through ``bonds`` (bit j: bond j -- j+1).
+
+    Parallel-prefix (Kogge-Stone) propagation in each direction: after the steps
+    s = 1, 2, 4, ... every site within distance 2^k - 1 >= width - 1 along an
+    unbroken run of bonds is reached.
+    """
+    up = seeds
+    up_path = _ring_rotl(bonds, 1, width, used)  # bit j: bond j-1 -- j
+    down = seeds
+    down_path = bonds  # bit j: bond j -- j+1, crossed from j+1 to j
+    s = 1
+    while s < width:
+        up |= _ring_rotl(up, s, width, used) & up_path
+        up_path &= _ring_rotl(up_path, s, width, used)
+        down |= _ring_rotl(down, width - s, width, used) & down_path
+        down_path &= _ring_rotl(down_path, width - s, width, used)
+        s <<= 1
+    return up | down
+
+
+@njit(inline="always")
+def _bernoulli_word(digits, s0, s1, s2, s3):
+    """64 independent Bernoulli bits with P(1) = threshold / 2**64 (digits as in acceptance_tables)."""
+    undecided = _ALL
+    accept = _ZERO
+    b = 0
+    while b < 64 and (b < _FIRST_DIGITS or undecided != _ZERO):
+        rnd, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+        t = digits[b]
+        accept |= undecided & ~rnd & t
+        undecided &= ~(rnd ^ t)
+        b += 1
+    return accept, s0, s1, s2, s3
+
+
+@njit(cache=True)
+def pack_rows(spins2d):
+    """int8 (L, L) ±1 with L <= 64 -> uint64 (L,): bit j of word i is 1 where site (i, j) is down."""
+    L = spins2d.shape[0]
+    rows = np.zeros(L, dtype=np.uint64)
+    for i in range(L):
+        for j in range(L):
+            if spins2d[i, j] < 0:
+                rows[i] |= _ONE << np.uint64(j)
+    return rows
+
+
+@njit(cache=True)
+def unpack_rows_into(rows, out):
+    """Write the configuration held by row words into int8 ``out`` (L, L), values ±1."""
+    L = out.shape[0]
+    for i in range(L):
+        for j in range(L):
+            out[i, j] = 1 - 2 * np.int8((rows[i] >> np.uint64(j)) & _ONE)
+
+
+@njit(cache=True)
+def unpack_rows_many(stack, L):
+    """uint64 (n, L) row words -> int8 (n, L, L) configurations."""
+    out = np.empty((stack.shape[0], L, L), dtype=np.int8)
+    for t in range(stack.shape[0]):
+        unpack_rows_into(stack[t], out[t])
+    return out
+
+
+@njit(cache=True)
+def row_totals(rows, J, h):
+    """(total energy, total magnetisation) of an L x L configuration in row words, float64."""
+    L = rows.size
+    used = (_ALL >> np.uint64(64 - L)) if L < 64 else _ALL
+    anti = 0
+    down = 0
+    for i in range(L):
+        s = rows[i]
+        down += _popcount(s)
+        anti += _popcount(s ^ _ring_rotl(s, L - 1, L, used))  # horizontal bonds
+        anti += _popcount(s ^ rows[(i + 1) % L])  # vertical bonds
+    n_sites = L * L
+    mag = n_sites - 2 * down
+    return -J * (2 * n_sites - 2 * anti) - h * mag, np.float64(mag)
+
+
+@njit(cache=True)
+def wolff_rows(rows, digits, sign, n_steps, state, sizes):
+    """``n_steps`` Wolff cluster flips of an L x L torus (L <= 64) held in row words (h = 0).
+
+    A bond joins the cluster when it is satisfied (sign = sign(J): aligned spins
+    for J > 0, anti-aligned for J < 0) and active, with probability p_add = 1 -
+    exp(-2 beta |J|) given bit-sliced by ``digits`` (uint64 (64,), as in
+    :func:`acceptance_tables`). Every bond of a row is drawn at once, 64 Bernoulli
+    bits from a few random words, the first time the growing cluster reaches the
+    row; the cluster grows row by row, each row closed along its bonds by a
+    parallel-prefix fill. ``rows`` uint64 (L,) is updated in place; cluster sizes
+    go to ``sizes`` int64 (n_steps,).
+    """
+    L = rows.size
+    used = (_ALL >> np.uint64(64 - L)) if L < 64 else _ALL
+    cluster = np.zeros(L, dtype=np.uint64)
+    bond_h = np.zeros(L, dtype=np.uint64)
+    bond_v = np.zeros(L, dtype=np.uint64)  # bond_v[i]: rows i -- i+1
+    have_h = np.zeros(L, dtype=np.bool_)
+    have_v = np.zeros(L, dtype=np.bool_)
+    queued = np.zeros(L, dtype=np.bool_)
+    todo = np.empty(L, dtype=np.int64)
+    flip_same = sign > 0
+    s0 = state[0]
+    s1 = state[1]
+    s2 = state[2]
+    s3 = state[3]
+    for step in range(n_steps):
+        for i in range(L):
+            cluster[i] = _ZERO
+            have_h[i] = False
+            have_v[i] = False
+        rnd, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+        site = np.int64((rnd >> np.uint64(11)) * (1.0 / 9007199254740992.0) * (L * L))
+        i0 = site // L
+        seed_bit = _ONE << np.uint64(site - i0 * L)
+        top = 0
+        i = i0
+        while True:
+            up = i - 1 if i > 0 else L - 1
+            dn = i + 1 if i < L - 1 else 0
+            for v in (up, i):
+                if not have_v[v]:
+                    active, s0, s1, s2, s3 = _bernoulli_word(digits, s0, s1, s2, s3)
+                    differ = rows[v] ^ rows[v + 1 if v < L - 1 else 0]
+                    bond_v[v] = active & (~differ if flip_same else differ) & used
+                    have_v[v] = True
+            if not have_h[i]:
+                active, s0, s1, s2, s3 = _bernoulli_word(digits, s0, s1, s2, s3)
+                differ = rows[i] ^ _ring_rotl(rows[i], L - 1, L, used)
+                bond_h[i] = active & (~differ if flip_same else differ) & used
+                have_h[i] = True
+            grown = cluster[i] | (cluster[up] & bond_v[up]) | (cluster[dn] & bond_v[i])
+            if i == i0 and cluster[i] == _ZERO:
+                grown |= seed_bit
+            if grown != cluster[i]:
+                cluster[i] = _row_fill(grown, bond_h[i], L, used)
+                for nb in (up, dn):
+                    if not queued[nb]:
+                        queued[nb] = True
+                        todo[top] = nb
+                        top += 1
+            if top == 0:
+                break
+            top -= 1
+            i = todo[top]
+            queued[i] = False
+        size = 0
+        for r in range(L):
+            rows[r] ^= cluster[r]
+            size += _popcount(cluster[r])
+        sizes[step] = size
+    state[0] = s0
+    state[1] = s1
+    state[2] = s2
+    state[3] = s3

@@ -70,8 +70,9 @@ class MarkovChain:
     On the L x L square torus (recognised from its neighbour table) the chain
     takes the fast path unless ``fast=False``: Metropolis runs multi-spin coded
     on packed words (:mod:`ising._fast_square`), over ``numba.get_num_threads()``
-    threads with a result independent of the thread count, and Wolff flips spins
-    as they join the cluster. Both have the generic samplers' stationary
+    threads with a result independent of the thread count; Wolff grows clusters
+    row by row with bitwise logic for L <= 64 and flips spins as they join the
+    cluster above. Both have the generic samplers' stationary
     distribution but draw different random numbers. ``fast=True`` demands the
     fast path; ``fast_path`` records the choice.
     """
@@ -120,37 +121,46 @@ class MarkovChain:
             spins = np.where(np.random.default_rng(self.seed).random(n) < 0.5, -1, 1).astype(np.int8)
         self._p_add = -math.expm1(-2.0 * self.beta * abs(self.J))
         self._measured = None
-        if self.fast_path and self.algorithm == "metropolis":
+        if not self.fast_path:
+            self._mode = "generic"
+            self._spins = spins
+            self._state = seed_states(self.seed, 1)[0]
+            self._sites, self._offsets = lattice.colour_classes()
+            self._members = np.empty(n, dtype=np.int32)
+            self._in_cluster = np.zeros(n, dtype=np.uint8)
+        elif self.algorithm == "metropolis":
+            self._mode = "packed"
             self._lanes, self._rows, cols = _fast_square.layout(side)
             self._used, self._odd = _fast_square.lane_masks(side)
             self._classes, self._digits = _fast_square.acceptance_tables(self.beta, self.J, self.h)
             self._states = seed_states(self.seed, cols)
             self._words = _fast_square.pack(spins.reshape(side, side), self._lanes, self._rows)
         else:
-            self._spins = spins
+            # floor(p_add 2**64), capped below 2**64 when p_add rounds to 1
+            threshold = min(int(self._p_add * 2.0**64), 2**64 - 1)
             self._state = seed_states(self.seed, 1)[0]
-            if self.fast_path:
-                # floor(p_add 2**64), capped below 2**64 when p_add rounds to 1
-                self._threshold = np.uint64(min(int(self._p_add * 2.0**64), 2**64 - 1))
-                self._stack = np.empty(n, dtype=np.int32)
+            if side <= 64:
+                self._mode = "rows"
+                self._digits = _fast_square.threshold_digits(threshold)
+                self._words = _fast_square.pack_rows(spins.reshape(side, side))
             else:
-                self._sites, self._offsets = lattice.colour_classes()
-                self._members = np.empty(n, dtype=np.int32)
-                self._in_cluster = np.zeros(n, dtype=np.uint8)
-
-    @property
-    def _packed(self) -> bool:
-        return self.fast_path and self.algorithm == "metropolis"
+                self._mode = "flip"
+                self._threshold = np.uint64(threshold)
+                self._stack = np.empty(n, dtype=np.int32)
+                self._spins = spins
 
     @property
     def spins(self) -> np.ndarray:
-        """The current configuration, int8 (n_sites,) values ±1 (a copy on the packed path)."""
-        if self._packed:
-            L = self.lattice.shape[0]
-            out = np.empty((L, L), dtype=np.int8)
+        """The current configuration, int8 (n_sites,) values ±1 (a copy on the packed paths)."""
+        if self._mode in ("generic", "flip"):
+            return self._spins
+        L = self.lattice.shape[0]
+        out = np.empty((L, L), dtype=np.int8)
+        if self._mode == "packed":
             _fast_square.unpack_into(self._words, out)
-            return out.reshape(-1)
-        return self._spins
+        else:
+            _fast_square.unpack_rows_into(self._words, out)
+        return out.reshape(-1)
 
     @spins.setter
     def spins(self, value):
@@ -159,9 +169,11 @@ class MarkovChain:
             raise ValueError(f"a configuration needs {self.lattice.n_sites} spins of values ±1")
         spins = np.ascontiguousarray(value.reshape(-1), dtype=np.int8)
         self._measured = None
-        if self._packed:
-            L = self.lattice.shape[0]
+        L = self.lattice.shape[0]
+        if self._mode == "packed":
             self._words = _fast_square.pack(spins.reshape(L, L), self._lanes, self._rows)
+        elif self._mode == "rows":
+            self._words = _fast_square.pack_rows(spins.reshape(L, L))
         else:
             self._spins = spins.copy()
 
@@ -174,7 +186,7 @@ class MarkovChain:
         n_units = int(n_units)
         self.time += n_units
         self._measured = None
-        if self._packed:
+        if self._mode == "packed":
             self._packed_sweeps(n_units)
             return None
         if self.algorithm == "metropolis":
@@ -191,29 +203,32 @@ class MarkovChain:
             )
             return None
         sizes = np.empty(n_units, dtype=np.int64)
-        if self.fast_path:
+        sign = 1 if self.J > 0 else -1
+        if self._mode == "rows":
+            _fast_square.wolff_rows(self._words, self._digits, sign, n_units, self._state, sizes)
+        elif self._mode == "flip":
             _fast_square.wolff_steps(
                 self._spins,
                 self.lattice.neighbours,
                 self._threshold,
-                1 if self.J > 0 else -1,
+                sign,
                 n_units,
                 self._state,
                 self._stack,
                 sizes,
             )
-            return sizes
-        _kernels.wolff_steps(
-            self._spins,
-            self.lattice.neighbours,
-            self._p_add,
-            self.J,
-            n_units,
-            self._state,
-            self._members,
-            self._in_cluster,
-            sizes,
-        )
+        else:
+            _kernels.wolff_steps(
+                self._spins,
+                self.lattice.neighbours,
+                self._p_add,
+                self.J,
+                n_units,
+                self._state,
+                self._members,
+                self._in_cluster,
+                sizes,
+            )
         return sizes
 
     def _packed_sweeps(self, n_sweeps):
@@ -229,8 +244,10 @@ class MarkovChain:
 
     def _measure(self) -> tuple[float, float]:
         if self._measured is None:
-            if self._packed:
+            if self._mode == "packed":
                 energy, mag = _fast_square.totals(self._words, self._lanes, self.J, self.h)
+            elif self._mode == "rows":
+                energy, mag = _fast_square.row_totals(self._words, self.J, self.h)
             else:
                 energy = _kernels.total_energy(self._spins, self.lattice.neighbours, self.J, self.h)
                 mag = _kernels.total_magnetization(self._spins)
@@ -246,8 +263,8 @@ class MarkovChain:
         return self._measure()[1]
 
     def snapshot(self) -> np.ndarray:
-        """The current configuration in compact form (1 bit a spin); see :meth:`unpack`."""
-        if self._packed and self._lanes == 64:
+        """The current configuration in compact form (about 1 bit a spin); see :meth:`unpack`."""
+        if self._mode == "rows" or (self._mode == "packed" and self._lanes == 64):
             return self._words.copy()
         return np.packbits(self.spins < 0)
 
@@ -255,8 +272,10 @@ class MarkovChain:
         """int8 (n, n_sites) configurations from a stack of :meth:`snapshot` results."""
         snapshots = np.asarray(snapshots)
         n = snapshots.shape[0]
-        if self._packed and self._lanes == 64:
-            L = self.lattice.shape[0]
+        L = self.lattice.shape[0]
+        if self._mode == "rows":
+            return _fast_square.unpack_rows_many(snapshots, L).reshape(n, -1)
+        if self._mode == "packed" and self._lanes == 64:
             return _fast_square.unpack_many(snapshots, L).reshape(n, -1)
         down = np.unpackbits(snapshots, axis=1, count=self.lattice.n_sites)
         return (1 - 2 * down.astype(np.int8)).astype(np.int8)

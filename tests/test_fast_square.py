@@ -74,18 +74,65 @@ def test_fast_path_is_chosen_for_square_tori_only():
             MarkovChain(lat, 4.0, fast=True)
 
 
-def test_spins_property_unpacks_and_setter_packs():
-    chain = MarkovChain(square(16), 2.5, algorithm="metropolis", seed=3)
+@pytest.mark.parametrize(("L", "algorithm"), [(16, "metropolis"), (16, "wolff"), (66, "wolff")])
+def test_spins_property_unpacks_and_setter_packs(L, algorithm):
+    chain = MarkovChain(square(L), 2.5, algorithm=algorithm, seed=3)
     chain.advance(5)
     spins = chain.spins
-    assert spins.dtype == np.int8 and spins.shape == (256,)
-    assert chain.energy() == pytest.approx(naive.energy_square(spins.reshape(16, 16)))
-    new = random_spins(16, 9).ravel()
+    assert spins.dtype == np.int8 and spins.shape == (L * L,)
+    assert chain.energy() == pytest.approx(naive.energy_square(spins.reshape(L, L)))
+    new = random_spins(L, 9).ravel()
     chain.spins = new
     assert np.array_equal(chain.spins, new)
     assert chain.magnetization() == new.sum()
+    assert chain.energy() == pytest.approx(naive.energy_square(new.reshape(L, L)))
     with pytest.raises(ValueError, match="values ±1"):
-        chain.spins = np.zeros(256)
+        chain.spins = np.zeros(L * L)
+
+
+@pytest.mark.parametrize("L", [2, 4, 10, 64])
+def test_row_words_round_trip_and_totals(L):
+    for seed in range(3):
+        spins = random_spins(L, seed)
+        rows = fs.pack_rows(spins)
+        back = np.empty_like(spins)
+        fs.unpack_rows_into(rows, back)
+        assert np.array_equal(back, spins)
+        energy, mag = fs.row_totals(rows, -0.6, 0.25)
+        assert energy == pytest.approx(naive.energy_square(spins, -0.6, 0.25))
+        assert mag == spins.sum()
+
+
+@pytest.mark.parametrize("width", [2, 5, 16, 48, 64])
+def test_row_fill_matches_walking_along_the_ring(width):
+    rng = np.random.default_rng(width)
+    used = np.uint64((1 << width) - 1)
+    for _ in range(200):
+        bonds = rng.random(width) < 0.8  # bonds[j]: j -- j+1 (mod width)
+        seeds = rng.random(width) < 0.05
+        reached = seeds.copy()
+        for _ in range(2 * width):
+            for j in range(width):
+                if bonds[j] and (reached[j] or reached[(j + 1) % width]):
+                    reached[j] = reached[(j + 1) % width] = True
+        as_word = lambda bits: np.uint64(sum(1 << j for j in range(width) if bits[j]))  # noqa: E731
+        got = fs._row_fill(as_word(seeds), as_word(bonds), width, used)
+        assert got == as_word(reached)
+
+
+def test_flip_as_you_go_wolff_kernel_matches_kaufman():
+    # the kernel that the chain uses for L > 64, exercised on a small torus
+    lat, T = square(16), 2.4
+    spins = np.ones(lat.n_sites, dtype=np.int8)
+    threshold = np.uint64(int(-np.expm1(-2.0 / T) * 2.0**64))
+    state = seed_states(2)[0]
+    stack = np.empty(lat.n_sites, dtype=np.int32)
+    sizes = np.empty(5, dtype=np.int64)
+    energy = np.empty(8000)
+    for t in range(energy.size):
+        fs.wolff_steps(spins, lat.neighbours, threshold, 1, 5, state, stack, sizes)
+        energy[t] = naive.energy_square(spins.reshape(16, 16)) / lat.n_sites
+    assert abs(zscore(energy[500:], kaufman_energy_per_spin(16, 1.0 / T))) < 4
 
 
 def run_series(chain, n, every=1, burn=200):
