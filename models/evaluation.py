@@ -260,10 +260,10 @@ def describe_thermometer(
     """A Markdown table of metrics per band beside the Bayes limit and their ratio, and a verdict.
 
     Bands whose ratio exceeds ``far`` are named as falling far short of the
-    limit. ``dependence`` maps a band to :func:`statistic_dependence` of the
-    predictions in that band with keys ``"energy"`` and ``"abs_m"``; with it
-    the verdict says which statistic the predictions follow there and which
-    they fail to learn.
+    limit. ``dependence`` maps a temperature band to :func:`statistic_dependence`
+    of the predictions in that band with keys ``"energy"`` and ``"abs_m"``;
+    with it the verdict says which statistic the predictions follow there
+    and which they fail to learn.
     """
     ratios = figure_of_merit(metrics, bayes)
     lines = [
@@ -289,7 +289,9 @@ def describe_thermometer(
         return "\n".join(lines)
     listed = ", ".join(f"{b} ({ratios[b]:.3g}x)" for b in short)
     lines.append(f"Falls far short of the Bayes-optimal limit (MSE ratio > {far}) in: {listed}.")
-    for band in short:
+    # Across all bands E and |m| both follow T, so only within a band does the dependence
+    # tell which statistic the network computes.
+    for band in (b for b in short if b != "overall"):
         dep = (dependence or {}).get(band)
         if not dep or not {"energy", "abs_m"} <= set(dep):
             continue
