@@ -462,14 +462,14 @@ def _row_fill(seeds, bonds, width, used):
 
     Parallel-prefix (Kogge-Stone) propagation in each direction: after the steps
     s = 1, 2, 4, ... every site within distance 2^k - 1 >= width - 1 along an
-    unbroken run of bonds is reached.
+    unbroken run of bonds is reached; it stops early once no run of 2^k bonds is left.
     """
     up = seeds
     up_path = _ring_rotl(bonds, 1, width, used)  # bit j: bond j-1 -- j
     down = seeds
     down_path = bonds  # bit j: bond j -- j+1, crossed from j+1 to j
     s = 1
-    while s < width:
+    while s < width and (up_path | down_path) != _ZERO:
         up |= _ring_rotl(up, s, width, used) & up_path
         up_path &= _ring_rotl(up_path, s, width, used)
         down |= _ring_rotl(down, width - s, width, used) & down_path
@@ -561,7 +561,6 @@ def wolff_rows(rows, digits, sign, n_steps, state, sizes):
     have_h = np.zeros(L, dtype=np.bool_)
     have_v = np.zeros(L, dtype=np.bool_)
     queued = np.zeros(L, dtype=np.bool_)
-    todo = np.empty(L, dtype=np.int64)
     flip_same = sign > 0
     s0 = state[0]
     s1 = state[1]
@@ -576,37 +575,42 @@ def wolff_rows(rows, digits, sign, n_steps, state, sizes):
         site = np.int64((rnd >> np.uint64(11)) * (1.0 / 9007199254740992.0) * (L * L))
         i0 = site // L
         seed_bit = _ONE << np.uint64(site - i0 * L)
-        top = 0
-        i = i0
-        while True:
-            up = i - 1 if i > 0 else L - 1
-            dn = i + 1 if i < L - 1 else 0
-            for v in (up, i):
-                if not have_v[v]:
+        # Sweep down and up over the rows waiting for a look (queued), which
+        # closes the cluster in fewer row fills than a stack of rows.
+        queued[i0] = True
+        waiting = 1
+        direction = 1
+        while waiting > 0:
+            start = 0 if direction > 0 else L - 1
+            for k in range(L):
+                i = start + direction * k
+                if not queued[i]:
+                    continue
+                queued[i] = False
+                waiting -= 1
+                up = i - 1 if i > 0 else L - 1
+                dn = i + 1 if i < L - 1 else 0
+                for v in (up, i):
+                    if not have_v[v]:
+                        active, s0, s1, s2, s3 = _bernoulli_word(digits, s0, s1, s2, s3)
+                        differ = rows[v] ^ rows[v + 1 if v < L - 1 else 0]
+                        bond_v[v] = active & (~differ if flip_same else differ) & used
+                        have_v[v] = True
+                if not have_h[i]:
                     active, s0, s1, s2, s3 = _bernoulli_word(digits, s0, s1, s2, s3)
-                    differ = rows[v] ^ rows[v + 1 if v < L - 1 else 0]
-                    bond_v[v] = active & (~differ if flip_same else differ) & used
-                    have_v[v] = True
-            if not have_h[i]:
-                active, s0, s1, s2, s3 = _bernoulli_word(digits, s0, s1, s2, s3)
-                differ = rows[i] ^ _ring_rotl(rows[i], L - 1, L, used)
-                bond_h[i] = active & (~differ if flip_same else differ) & used
-                have_h[i] = True
-            grown = cluster[i] | (cluster[up] & bond_v[up]) | (cluster[dn] & bond_v[i])
-            if i == i0 and cluster[i] == _ZERO:
-                grown |= seed_bit
-            if grown != cluster[i]:
-                cluster[i] = _row_fill(grown, bond_h[i], L, used)
-                for nb in (up, dn):
-                    if not queued[nb]:
-                        queued[nb] = True
-                        todo[top] = nb
-                        top += 1
-            if top == 0:
-                break
-            top -= 1
-            i = todo[top]
-            queued[i] = False
+                    differ = rows[i] ^ _ring_rotl(rows[i], L - 1, L, used)
+                    bond_h[i] = active & (~differ if flip_same else differ) & used
+                    have_h[i] = True
+                grown = cluster[i] | (cluster[up] & bond_v[up]) | (cluster[dn] & bond_v[i])
+                if i == i0 and cluster[i] == _ZERO:
+                    grown |= seed_bit
+                if grown != cluster[i]:
+                    cluster[i] = _row_fill(grown, bond_h[i], L, used)
+                    for nb in (up, dn):
+                        if not queued[nb]:
+                            queued[nb] = True
+                            waiting += 1
+            direction = -direction
         size = 0
         for r in range(L):
             rows[r] ^= cluster[r]
