@@ -27,9 +27,12 @@ ALGORITHMS = ("metropolis", "wolff", "auto")
 #: ``auto`` uses Wolff within this relative distance of T_c.
 WOLFF_WINDOW = 0.15
 
-#: Fewest packed columns per thread for the banded parallel Metropolis; below
-#: it the parallel launches cost more than they save, and one thread runs.
-_BAND_MIN_COLUMNS = 16
+#: Fewest packed columns (L / 2) per thread for the banded parallel Metropolis;
+#: below it the halo and launch costs eat the gain, and one thread runs.
+_BAND_MIN_COLUMNS = 32
+
+#: Sweeps per parallel launch of the banded Metropolis (measured best for L = 128, 256).
+_BAND_DEPTH = 3
 
 
 def _check_positive(name, value):
@@ -237,8 +240,9 @@ class MarkovChain:
         cols = self._words.shape[2]
         width = cols // threads
         if threads > 1 and width >= _BAND_MIN_COLUMNS:
-            depth = max(1, width // _BAND_MIN_COLUMNS)
-            _fast_square.metropolis_sweeps_banded(self._words, n_sweeps, self._states, *args, threads, depth)
+            _fast_square.metropolis_sweeps_banded(
+                self._words, n_sweeps, self._states, *args, threads, _BAND_DEPTH
+            )
         else:
             _fast_square.metropolis_sweeps(self._words, n_sweeps, self._states, *args)
 

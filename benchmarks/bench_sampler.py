@@ -1,0 +1,228 @@
+"""Sampler benchmark: flips per nanosecond, independent configurations per second, memory.
+
+Run from the repository root::
+
+    python benchmarks/bench_sampler.py               # writes benchmarks/RESULTS.md
+    python benchmarks/bench_sampler.py --repeats 3 --out /tmp/results.md
+
+1. Attempted spin updates per nanosecond at T_c for L = 32, 64, 128, 256, on one
+   thread and on all of ``NUMBA_NUM_THREADS``: Metropolis (attempted flips; every
+   site once a sweep) and Wolff (spins of the flipped clusters). Timed after
+   warm-up and JIT compilation; the median of ``--repeats`` runs.
+2. Independent configurations per second at T_c for L = 16, 32, 64, one thread:
+   (time units per second) / (2 tau_int of |m|), tau_int (Sokal window,
+   ising.autocorr) from one series at least 1000 tau_int long, the rate the
+   median of ``--repeats`` timed runs without measurements.
+3. Memory of one 256 x 256 chain sampling 1000 configurations with
+   ``sample_ensemble`` in a fresh process: peak resident set size, and the peak of
+   NumPy allocations (tracemalloc) during sampling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ising.autocorr import tau_int  # noqa: E402
+from ising.lattice import CRITICAL_TEMPERATURES, square  # noqa: E402
+from ising.sampling import MarkovChain  # noqa: E402
+
+TC = float(CRITICAL_TEMPERATURES["square"])
+
+
+def flips_per_ns(L: int, algorithm: str, threads: int, repeats: int, updates: float = 2e8) -> float:
+    """Median attempted updates per ns of ``repeats`` runs of about ``updates`` updates each."""
+    numba.set_num_threads(threads)
+    chain = MarkovChain(square(L), TC, algorithm=algorithm, seed=1)
+    chain.thermalize(50)
+    n = L * L
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        if algorithm == "metropolis":
+            sweeps = max(20, int(updates / n))
+            chain.advance(sweeps)
+            done = sweeps * n
+        else:
+            done = 0
+            while done < updates / 4:  # Wolff is slower: a quarter of the work
+                done += int(chain.advance(50).sum())
+        rates.append(done / (time.perf_counter() - start) / 1e9)
+    return float(np.median(rates))
+
+
+def independent_per_second(L: int, algorithm: str, repeats: int) -> dict:
+    """tau_int of |m| (time units), time units per second, and their ratio / 2, at T_c on one thread."""
+    numba.set_num_threads(1)
+    chain = MarkovChain(square(L), TC, algorithm=algorithm, seed=2)
+    chain.thermalize(1000)
+    _, abs_m = chain.series(20000)
+    while True:
+        tau = tau_int(abs_m, quiet=True)
+        if abs_m.size >= 1000 * tau or abs_m.size >= 1 << 21:
+            break
+        _, more = chain.series(abs_m.size)
+        abs_m = np.concatenate([abs_m, more])
+    # Sokal: var(tau) ~ (4 M + 2) / n tau^2 with window M ~ 5 tau
+    tau_err = tau * np.sqrt((4 * 5 * tau + 2) / abs_m.size)
+    block = int(max(100, 20 * tau))
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        chain.advance(block)
+        rates.append(block / (time.perf_counter() - start))
+    rate = float(np.median(rates))
+    return {
+        "tau": tau,
+        "tau_err": tau_err,
+        "series": abs_m.size,
+        "rate": rate,
+        "independent": rate / (2 * tau),
+    }
+
+
+MEMORY_CODE = """
+import json, resource, sys, time, tracemalloc
+sys.path.insert(0, {root!r})
+from ising.lattice import square
+from ising.sampling import sample_ensemble
+lat = square(256)
+sample_ensemble(lat, 3.0, 2, seed=0, min_thermalization=2)  # JIT compilation
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+tracemalloc.start()
+start = time.perf_counter()
+ens = sample_ensemble(lat, 3.0, 1000, seed=0)
+seconds = time.perf_counter() - start
+_, peak = tracemalloc.get_traced_memory()
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({{"rss_before_mb": before / 1024, "rss_peak_mb": after / 1024,
+                  "numpy_peak_mb": peak / 2**20, "spins_mb": ens.spins.nbytes / 2**20,
+                  "seconds": seconds, "algorithm": ens.params["algorithm"],
+                  "sweeps_between": ens.params["sweeps_between"]}}))
+"""
+
+
+def memory_256() -> dict:
+    env = dict(os.environ, NUMBA_NUM_THREADS="1")
+    out = subprocess.run(
+        [sys.executable, "-c", MEMORY_CODE.format(root=str(ROOT))],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per entry; medians are reported")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "RESULTS.md"), help="markdown output")
+    args = parser.parse_args(argv)
+    if args.repeats <= 0:
+        raise SystemExit("--repeats must be a positive integer")
+    all_threads = numba.config.NUMBA_NUM_THREADS
+    load_start = os.getloadavg()
+    started = time.perf_counter()
+
+    speed = []
+    for L in (32, 64, 128, 256):
+        row = {"L": L}
+        for threads in sorted({1, all_threads}):
+            row[f"metropolis_{threads}"] = flips_per_ns(L, "metropolis", threads, args.repeats)
+        row["wolff_1"] = flips_per_ns(L, "wolff", 1, args.repeats)
+        speed.append(row)
+        print(row, flush=True)
+
+    independent = []
+    for L in (16, 32, 64):
+        met = independent_per_second(L, "metropolis", args.repeats)
+        wol = independent_per_second(L, "wolff", args.repeats)
+        independent.append((L, met, wol))
+        print(L, met, wol, flush=True)
+
+    memory = memory_256()
+    print(memory, flush=True)
+    load_end = os.getloadavg()
+
+    lines = [
+        "# Sampler benchmark",
+        "",
+        f"Measured with `python benchmarks/bench_sampler.py --repeats {args.repeats}` "
+        f"({time.strftime('%Y-%m-%d')}, {time.perf_counter() - started:.0f} s).",
+        f"Machine: {cpu_name()}, {os.cpu_count()} logical cores, shared with other jobs "
+        f"(load average {load_start[0]:.2f} at the start, {load_end[0]:.2f} at the end); "
+        f"Python {platform.python_version()}, NumPy {np.__version__}, Numba {numba.__version__}, "
+        f"threading layer {numba.threading_layer()}.",
+        "",
+        f"## Attempted updates per nanosecond at T_c = {TC:.6f} (medians of {args.repeats} runs)",
+        "",
+        "Metropolis: multi-spin-coded checkerboard sweeps (attempted flips / ns). Wolff: spins in flipped",
+        "clusters / ns (bit-parallel row-word clusters for L <= 64, flip-as-you-go above), one thread.",
+        "",
+    ]
+    thread_cols = sorted({1, all_threads})
+    header = "| L | " + " | ".join(f"Metropolis, {t} thread{'s' if t > 1 else ''}" for t in thread_cols)
+    lines += [header + " | Wolff, 1 thread |", "|---" * (len(thread_cols) + 2) + "|"]
+    for row in speed:
+        cells = [f"{row[f'metropolis_{t}']:.2f}" for t in thread_cols] + [f"{row['wolff_1']:.3f}"]
+        lines.append(f"| {row['L']} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## Independent configurations per second at T_c, one thread",
+        "",
+        "(time units per second) / (2 tau_int of |m|); time unit: a sweep (Metropolis) or a cluster",
+        "flip (Wolff). tau_int from one series >= 1000 tau_int long (error: Sokal's estimate).",
+        "",
+        "| L | Metropolis tau_int | Metropolis sweeps/s | Metropolis indep./s "
+        "| Wolff tau_int | Wolff clusters/s | Wolff indep./s | Wolff / Metropolis |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for L, met, wol in independent:
+        lines.append(
+            f"| {L} | {met['tau']:.1f} ± {met['tau_err']:.1f} | {met['rate']:.3g} | {met['independent']:.3g} "
+            f"| {wol['tau']:.2f} ± {wol['tau_err']:.2f} | {wol['rate']:.3g} | {wol['independent']:.3g} "
+            f"| {wol['independent'] / met['independent']:.1f} |"
+        )
+    lines += [
+        "",
+        "## Memory of one 256 x 256 chain, 1000 configurations",
+        "",
+        f"`sample_ensemble(square(256), T=3.0, n=1000)` ({memory['algorithm']}, every "
+        f"{memory['sweeps_between']} sweeps, {memory['seconds']:.1f} s) in a fresh process:",
+        "",
+        f"- peak resident set size {memory['rss_peak_mb']:.0f} MB, of which {memory['rss_before_mb']:.0f} MB "
+        "before sampling (Python, NumPy, Numba and the compiled kernels);",
+        f"- peak NumPy allocation while sampling {memory['numpy_peak_mb']:.1f} MB: configurations are kept "
+        f"at 1 bit a spin and unpacked once at the end into the {memory['spins_mb']:.1f} MB int8 array.",
+        "",
+    ]
+    Path(args.out).write_text("\n".join(lines))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
