@@ -447,7 +447,18 @@ def torus_side(neighbours: np.ndarray, shape: tuple) -> int | None:
     return L
 
 
-# Bit-parallel Wolff for L <= 64: row i of the torus is one word, bit j = site (i, j).
+# Bit-parallel Wolff on row words: row i of the torus is W words, bit j of word w is
+# site (i, 64 w + j); W = 1 for L <= 64 (a ring of L bits), W = L / 64 when 64 | L.
+
+_TOP = np.uint64(63)
+_HIGH = np.uint64(1) << np.uint64(63)
+
+
+def row_words(L: int) -> int | None:
+    """Words per row of the row-word layout of an L x L torus, or None when L > 64 is not a multiple of 64."""
+    if L <= 64:
+        return 1
+    return L // 64 if L % 64 == 0 else None
 
 
 @njit(inline="always")
@@ -479,6 +490,56 @@ def _row_fill(seeds, bonds, width, used):
 
 
 @njit(inline="always")
+def _word_fill(seeds, bonds):
+    """As :func:`_row_fill` inside one 64-bit word, without wrapping (bond bit 63 leaves the word)."""
+    inner = bonds & ~_HIGH
+    up = seeds
+    up_path = inner << _ONE
+    down = seeds
+    down_path = inner
+    s = 1
+    while s < 64 and (up_path | down_path) != _ZERO:
+        k = np.uint64(s)
+        up |= (up << k) & up_path
+        up_path &= up_path << k
+        down |= (down >> k) & down_path
+        down_path &= down_path >> k
+        s <<= 1
+    return up | down
+
+
+@njit(inline="always")
+def _words_fill(cluster, bonds, i, n_words):
+    """Close row i of ``cluster`` (uint64 (L, W)) along its bonds, words first, then across words."""
+    for w in range(n_words):
+        cluster[i, w] = _word_fill(cluster[i, w], bonds[i, w])
+    moved = True
+    while moved:
+        moved = False
+        for w in range(n_words):
+            nxt = w + 1 if w < n_words - 1 else 0
+            if (bonds[i, w] >> _TOP) & _ONE:  # bond from bit 63 of word w to bit 0 of the next
+                here = (cluster[i, w] >> _TOP) & _ONE
+                there = cluster[i, nxt] & _ONE
+                if here != there:
+                    if here:
+                        cluster[i, nxt] = _word_fill(cluster[i, nxt] | _ONE, bonds[i, nxt])
+                    else:
+                        cluster[i, w] = _word_fill(cluster[i, w] | _HIGH, bonds[i, w])
+                    moved = True
+
+
+@njit(inline="always")
+def _right_neighbours(rows, i, w, L, used):
+    """Word whose bit j holds the right neighbour of bit j of ``rows[i, w]``."""
+    n_words = rows.shape[1]
+    if n_words == 1:
+        return _ring_rotl(rows[i, 0], L - 1, L, used)
+    nxt = w + 1 if w < n_words - 1 else 0
+    return (rows[i, w] >> _ONE) | (rows[i, nxt] << _TOP)
+
+
+@njit(inline="always")
 def _bernoulli_word(digits, s0, s1, s2, s3):
     """64 independent Bernoulli bits with P(1) = threshold / 2**64 (digits as in acceptance_tables)."""
     undecided = _ALL
@@ -494,14 +555,14 @@ def _bernoulli_word(digits, s0, s1, s2, s3):
 
 
 @njit(cache=True)
-def pack_rows(spins2d):
-    """int8 (L, L) ±1 with L <= 64 -> uint64 (L,): bit j of word i is 1 where site (i, j) is down."""
+def pack_rows(spins2d, n_words):
+    """int8 (L, L) ±1 -> uint64 (L, W) row words: bit j of word w of row i is 1 where (i, 64w + j) is down."""
     L = spins2d.shape[0]
-    rows = np.zeros(L, dtype=np.uint64)
+    rows = np.zeros((L, n_words), dtype=np.uint64)
     for i in range(L):
         for j in range(L):
             if spins2d[i, j] < 0:
-                rows[i] |= _ONE << np.uint64(j)
+                rows[i, j >> 6] |= _ONE << np.uint64(j & 63)
     return rows
 
 
@@ -511,12 +572,12 @@ def unpack_rows_into(rows, out):
     L = out.shape[0]
     for i in range(L):
         for j in range(L):
-            out[i, j] = 1 - 2 * np.int8((rows[i] >> np.uint64(j)) & _ONE)
+            out[i, j] = 1 - 2 * np.int8((rows[i, j >> 6] >> np.uint64(j & 63)) & _ONE)
 
 
 @njit(cache=True)
 def unpack_rows_many(stack, L):
-    """uint64 (n, L) row words -> int8 (n, L, L) configurations."""
+    """uint64 (n, L, W) row words -> int8 (n, L, L) configurations."""
     out = np.empty((stack.shape[0], L, L), dtype=np.int8)
     for t in range(stack.shape[0]):
         unpack_rows_into(stack[t], out[t])
@@ -526,15 +587,17 @@ def unpack_rows_many(stack, L):
 @njit(cache=True)
 def row_totals(rows, J, h):
     """(total energy, total magnetisation) of an L x L configuration in row words, float64."""
-    L = rows.size
+    L = rows.shape[0]
     used = (_ALL >> np.uint64(64 - L)) if L < 64 else _ALL
     anti = 0
     down = 0
     for i in range(L):
-        s = rows[i]
-        down += _popcount(s)
-        anti += _popcount(s ^ _ring_rotl(s, L - 1, L, used))  # horizontal bonds
-        anti += _popcount(s ^ rows[(i + 1) % L])  # vertical bonds
+        below = i + 1 if i < L - 1 else 0
+        for w in range(rows.shape[1]):
+            s = rows[i, w]
+            down += _popcount(s)
+            anti += _popcount(s ^ _right_neighbours(rows, i, w, L, used))
+            anti += _popcount(s ^ rows[below, w])
     n_sites = L * L
     mag = n_sites - 2 * down
     return -J * (2 * n_sites - 2 * anti) - h * mag, np.float64(mag)
@@ -542,22 +605,24 @@ def row_totals(rows, J, h):
 
 @njit(cache=True)
 def wolff_rows(rows, digits, sign, n_steps, state, sizes):
-    """``n_steps`` Wolff cluster flips of an L x L torus (L <= 64) held in row words (h = 0).
+    """``n_steps`` Wolff cluster flips of an L x L torus held in row words (h = 0).
 
     A bond joins the cluster when it is satisfied (sign = sign(J): aligned spins
     for J > 0, anti-aligned for J < 0) and active, with probability p_add = 1 -
     exp(-2 beta |J|) given bit-sliced by ``digits`` (uint64 (64,), as in
     :func:`acceptance_tables`). Every bond of a row is drawn at once, 64 Bernoulli
     bits from a few random words, the first time the growing cluster reaches the
-    row; the cluster grows row by row, each row closed along its bonds by a
-    parallel-prefix fill. ``rows`` uint64 (L,) is updated in place; cluster sizes
-    go to ``sizes`` int64 (n_steps,).
+    row, so each bond is drawn once per cluster. The cluster grows by sweeps down
+    and up over the rows that a neighbouring row's growth may reach, each row
+    closed along its bonds by a parallel-prefix fill. ``rows`` uint64 (L, W) is
+    updated in place; cluster sizes go to ``sizes`` int64 (n_steps,).
     """
-    L = rows.size
+    L = rows.shape[0]
+    n_words = rows.shape[1]
     used = (_ALL >> np.uint64(64 - L)) if L < 64 else _ALL
-    cluster = np.zeros(L, dtype=np.uint64)
-    bond_h = np.zeros(L, dtype=np.uint64)
-    bond_v = np.zeros(L, dtype=np.uint64)  # bond_v[i]: rows i -- i+1
+    cluster = np.zeros((L, n_words), dtype=np.uint64)
+    bond_h = np.zeros((L, n_words), dtype=np.uint64)
+    bond_v = np.zeros((L, n_words), dtype=np.uint64)  # bond_v[i]: rows i -- i+1
     have_h = np.zeros(L, dtype=np.bool_)
     have_v = np.zeros(L, dtype=np.bool_)
     queued = np.zeros(L, dtype=np.bool_)
@@ -568,15 +633,16 @@ def wolff_rows(rows, digits, sign, n_steps, state, sizes):
     s3 = state[3]
     for step in range(n_steps):
         for i in range(L):
-            cluster[i] = _ZERO
             have_h[i] = False
             have_v[i] = False
+            for w in range(n_words):
+                cluster[i, w] = _ZERO
         rnd, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
         site = np.int64((rnd >> np.uint64(11)) * (1.0 / 9007199254740992.0) * (L * L))
         i0 = site // L
-        seed_bit = _ONE << np.uint64(site - i0 * L)
-        # Sweep down and up over the rows waiting for a look (queued), which
-        # closes the cluster in fewer row fills than a stack of rows.
+        w0 = (site - i0 * L) >> 6
+        seed_bit = _ONE << np.uint64((site - i0 * L) & 63)
+        seeded = False
         queued[i0] = True
         waiting = 1
         direction = 1
@@ -592,20 +658,32 @@ def wolff_rows(rows, digits, sign, n_steps, state, sizes):
                 dn = i + 1 if i < L - 1 else 0
                 for v in (up, i):
                     if not have_v[v]:
-                        active, s0, s1, s2, s3 = _bernoulli_word(digits, s0, s1, s2, s3)
-                        differ = rows[v] ^ rows[v + 1 if v < L - 1 else 0]
-                        bond_v[v] = active & (~differ if flip_same else differ) & used
+                        below = v + 1 if v < L - 1 else 0
+                        for w in range(n_words):
+                            active, s0, s1, s2, s3 = _bernoulli_word(digits, s0, s1, s2, s3)
+                            differ = rows[v, w] ^ rows[below, w]
+                            bond_v[v, w] = active & (~differ if flip_same else differ) & used
                         have_v[v] = True
                 if not have_h[i]:
-                    active, s0, s1, s2, s3 = _bernoulli_word(digits, s0, s1, s2, s3)
-                    differ = rows[i] ^ _ring_rotl(rows[i], L - 1, L, used)
-                    bond_h[i] = active & (~differ if flip_same else differ) & used
+                    for w in range(n_words):
+                        active, s0, s1, s2, s3 = _bernoulli_word(digits, s0, s1, s2, s3)
+                        differ = rows[i, w] ^ _right_neighbours(rows, i, w, L, used)
+                        bond_h[i, w] = active & (~differ if flip_same else differ) & used
                     have_h[i] = True
-                grown = cluster[i] | (cluster[up] & bond_v[up]) | (cluster[dn] & bond_v[i])
-                if i == i0 and cluster[i] == _ZERO:
-                    grown |= seed_bit
-                if grown != cluster[i]:
-                    cluster[i] = _row_fill(grown, bond_h[i], L, used)
+                changed = False
+                for w in range(n_words):
+                    grown = cluster[i, w] | (cluster[up, w] & bond_v[up, w]) | (cluster[dn, w] & bond_v[i, w])
+                    if not seeded and i == i0 and w == w0:
+                        grown |= seed_bit
+                        seeded = True
+                    if grown != cluster[i, w]:
+                        cluster[i, w] = grown
+                        changed = True
+                if changed:
+                    if n_words == 1:
+                        cluster[i, 0] = _row_fill(cluster[i, 0], bond_h[i, 0], L, used)
+                    else:
+                        _words_fill(cluster, bond_h, i, n_words)
                     for nb in (up, dn):
                         if not queued[nb]:
                             queued[nb] = True
@@ -613,8 +691,9 @@ def wolff_rows(rows, digits, sign, n_steps, state, sizes):
             direction = -direction
         size = 0
         for r in range(L):
-            rows[r] ^= cluster[r]
-            size += _popcount(cluster[r])
+            for w in range(n_words):
+                rows[r, w] ^= cluster[r, w]
+                size += _popcount(cluster[r, w])
         sizes[step] = size
     state[0] = s0
     state[1] = s1

@@ -74,8 +74,8 @@ class MarkovChain:
     takes the fast path unless ``fast=False``: Metropolis runs multi-spin coded
     on packed words (:mod:`ising._fast_square`), over ``numba.get_num_threads()``
     threads with a result independent of the thread count; Wolff grows clusters
-    row by row with bitwise logic for L <= 64 and flips spins as they join the
-    cluster above. Both have the generic samplers' stationary
+    row by row with bitwise logic (L <= 64 or a multiple of 64) and otherwise
+    flips spins as they join the cluster. Both have the generic samplers' stationary
     distribution but draw different random numbers. ``fast=True`` demands the
     fast path; ``fast_path`` records the choice.
     """
@@ -142,10 +142,11 @@ class MarkovChain:
             # floor(p_add 2**64), capped below 2**64 when p_add rounds to 1
             threshold = min(int(self._p_add * 2.0**64), 2**64 - 1)
             self._state = seed_states(self.seed, 1)[0]
-            if side <= 64:
+            n_words = _fast_square.row_words(side)
+            if n_words is not None:
                 self._mode = "rows"
                 self._digits = _fast_square.threshold_digits(threshold)
-                self._words = _fast_square.pack_rows(spins.reshape(side, side))
+                self._words = _fast_square.pack_rows(spins.reshape(side, side), n_words)
             else:
                 self._mode = "flip"
                 self._threshold = np.uint64(threshold)
@@ -176,7 +177,7 @@ class MarkovChain:
         if self._mode == "packed":
             self._words = _fast_square.pack(spins.reshape(L, L), self._lanes, self._rows)
         elif self._mode == "rows":
-            self._words = _fast_square.pack_rows(spins.reshape(L, L))
+            self._words = _fast_square.pack_rows(spins.reshape(L, L), self._words.shape[1])
         else:
             self._spins = spins.copy()
 

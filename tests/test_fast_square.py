@@ -74,7 +74,9 @@ def test_fast_path_is_chosen_for_square_tori_only():
             MarkovChain(lat, 4.0, fast=True)
 
 
-@pytest.mark.parametrize(("L", "algorithm"), [(16, "metropolis"), (16, "wolff"), (66, "wolff")])
+@pytest.mark.parametrize(
+    ("L", "algorithm"), [(16, "metropolis"), (16, "wolff"), (66, "wolff"), (128, "wolff")]
+)
 def test_spins_property_unpacks_and_setter_packs(L, algorithm):
     chain = MarkovChain(square(L), 2.5, algorithm=algorithm, seed=3)
     chain.advance(5)
@@ -90,11 +92,12 @@ def test_spins_property_unpacks_and_setter_packs(L, algorithm):
         chain.spins = np.zeros(L * L)
 
 
-@pytest.mark.parametrize("L", [2, 4, 10, 64])
+@pytest.mark.parametrize("L", [2, 4, 10, 64, 128, 192])
 def test_row_words_round_trip_and_totals(L):
+    assert fs.row_words(L) == max(1, L // 64)
     for seed in range(3):
         spins = random_spins(L, seed)
-        rows = fs.pack_rows(spins)
+        rows = fs.pack_rows(spins, fs.row_words(L))
         back = np.empty_like(spins)
         fs.unpack_rows_into(rows, back)
         assert np.array_equal(back, spins)
@@ -103,21 +106,35 @@ def test_row_words_round_trip_and_totals(L):
         assert mag == spins.sum()
 
 
-@pytest.mark.parametrize("width", [2, 5, 16, 48, 64])
+def as_words(bits):
+    """bool (64 W,) -> uint64 (1, W): bit j of word w is bits[64 w + j] (one row)."""
+    n_words = max(1, bits.size // 64)
+    words = [sum(1 << j for j in range(min(64, bits.size)) if bits[64 * w + j]) for w in range(n_words)]
+    return np.array([words], dtype=np.uint64)
+
+
+@pytest.mark.parametrize("width", [2, 5, 16, 48, 64, 128, 192])
 def test_row_fill_matches_walking_along_the_ring(width):
     rng = np.random.default_rng(width)
-    used = np.uint64((1 << width) - 1)
-    for _ in range(200):
-        bonds = rng.random(width) < 0.8  # bonds[j]: j -- j+1 (mod width)
-        seeds = rng.random(width) < 0.05
-        reached = seeds.copy()
-        for _ in range(2 * width):
-            for j in range(width):
-                if bonds[j] and (reached[j] or reached[(j + 1) % width]):
-                    reached[j] = reached[(j + 1) % width] = True
-        as_word = lambda bits: np.uint64(sum(1 << j for j in range(width) if bits[j]))  # noqa: E731
-        got = fs._row_fill(as_word(seeds), as_word(bonds), width, used)
-        assert got == as_word(reached)
+    for density in (0.6, 0.95):
+        for _ in range(100):
+            bonds = rng.random(width) < density  # bonds[j]: j -- j+1 (mod width)
+            seeds = rng.random(width) < 0.03
+            reached = seeds.copy()
+            grew = True
+            while grew:
+                before = reached.copy()
+                across = bonds & (reached | np.roll(reached, -1))  # bond j -- j+1 touches the cluster
+                reached |= across | np.roll(across, 1)
+                grew = not np.array_equal(reached, before)
+            if width <= 64:
+                used = np.uint64((1 << width) - 1)
+                got = fs._row_fill(as_words(seeds)[0, 0], as_words(bonds)[0, 0], width, used)
+                assert got == as_words(reached)[0, 0]
+            else:
+                cluster = as_words(seeds)
+                fs._words_fill(cluster, as_words(bonds), 0, width // 64)
+                assert np.array_equal(cluster, as_words(reached))
 
 
 def test_flip_as_you_go_wolff_kernel_matches_kaufman():
@@ -168,6 +185,14 @@ def test_fast_path_on_16x16_matches_kaufman(algorithm, T):
     chain = MarkovChain(lat, T, algorithm=algorithm, seed=7, fast=True)
     energy, _ = run_series(chain, 8000, every=1 if algorithm == "wolff" else 2)
     assert abs(zscore(energy / lat.n_sites, kaufman_energy_per_spin(16, 1.0 / T))) < 4
+
+
+def test_multiword_row_wolff_matches_kaufman():
+    lat, T = square(128), 2.5
+    chain = MarkovChain(lat, T, algorithm="wolff", seed=5, fast=True)
+    assert chain._words.shape == (128, 2)  # two words a row
+    energy, _ = run_series(chain, 3000, every=3)
+    assert abs(zscore(energy / lat.n_sites, kaufman_energy_per_spin(128, 1.0 / T))) < 4
 
 
 @pytest.mark.parametrize("algorithm", ["metropolis", "wolff"])
@@ -292,7 +317,9 @@ def test_same_seed_same_bytes_for_any_thread_count():
     assert hashlib.sha256(other.spins.tobytes()).hexdigest() != digests[0]
 
 
-@pytest.mark.parametrize(("L", "algorithm"), [(64, "metropolis"), (16, "metropolis"), (16, "wolff")])
+@pytest.mark.parametrize(
+    ("L", "algorithm"), [(64, "metropolis"), (16, "metropolis"), (16, "wolff"), (128, "wolff"), (66, "wolff")]
+)
 def test_ensemble_is_unpacked_faithfully(L, algorithm):
     lat = square(L)
     ens = sample_ensemble(lat, 2.6, 12, algorithm=algorithm, seed=1, min_thermalization=20)
