@@ -1,0 +1,168 @@
+"""Gather the store's entries of one study into the run folder's tables.
+
+Each table is written atomically (temporary name, then rename) and only when
+its content changed, so figures and reports can tell from the files alone
+whether they are up to date.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from .store import Store
+
+__all__ = ["collect_tables", "write_table", "TABLES"]
+
+#: Tables of the run folder that figures and the report are drawn from.
+TABLES = (
+    "ensembles",
+    "thermometer_predictions",
+    "thermometer_metrics",
+    "training_histories",
+    "transfer_metrics",
+    "sparsity",
+    "receptive_fields",
+    "correlations",
+    "correlation_function",
+    "correlation_matrices",
+    "entropy",
+    "rg_flow",
+)
+
+
+def write_table(df: pd.DataFrame, path: Path) -> bool:
+    """Write ``df`` as CSV atomically; returns False when the file already held exactly this."""
+    text = df.to_csv(index=False)
+    if path.is_file() and path.read_text() == text:
+        return False
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return True
+
+
+def _ensemble_rows(store: Store, ensembles: dict) -> list[dict]:
+    rows = []
+    for (level, T, seed, role), entry in sorted(ensembles.items()):
+        meta = store.meta("ensembles", entry["key"])
+        spec, res = meta["spec"], meta["results"]
+        rows.append(
+            {
+                "level": level,
+                "lattice": spec["lattice"],
+                "L": spec["L"],
+                "T": T,
+                "seed": seed,
+                "role": role,
+                "n": spec["n"],
+                **res,
+            }
+        )
+    return rows
+
+
+def _thermometer_rows(store: Store, thermometers: dict) -> list[dict]:
+    rows = []
+    for (level, arch, seed), entry in sorted(thermometers.items()):
+        res = store.meta("thermometers", entry["key"])["results"]
+        for band, m in res["metrics"].items():
+            bayes = (res["bayes"] or {}).get(band, {})
+            rows.append(
+                {
+                    "model": arch,
+                    "level": level,
+                    "seed": seed,
+                    "band": band,
+                    "n": m["n"],
+                    "mse": m["mse"],
+                    "mae": m["mae"],
+                    "r2": m["r2"],
+                    "bayes_mse": bayes.get("mse"),
+                    "bayes_r2": bayes.get("r2"),
+                    "ratio": res["ratio"].get(band),
+                    "bayes_reason": res["bayes_reason"],
+                    "epochs_run": res["epochs_run"],
+                }
+            )
+    return rows
+
+
+def _transfer_rows(store: Store, transfers: dict, fraction: float) -> tuple[list[dict], list]:
+    from transfer.learned import epochs_to_loss
+
+    rows, histories = [], []
+    for seed, entry in sorted(transfers.items()):
+        res = store.meta("transfer", entry["key"])["results"]
+        hist = pd.read_csv(Path(entry["path"]) / "histories.csv")
+        histories.append(hist)
+        for model, group in hist.groupby("model"):
+            loss = group[group["metric"] == "loss"].sort_values("epoch")["value"].to_numpy()
+            # Epochs until the model has made `fraction` of its total loss decrease (C5).
+            target = loss[0] - fraction * (loss[0] - loss.min())
+            check = res["checks"].get(model, {})
+            rows.append(
+                {
+                    "model": model,
+                    "seed": seed,
+                    "epochs_run": len(loss),
+                    "initial_loss": loss[0],
+                    "final_loss": loss.min(),
+                    "epochs_to_convergence": epochs_to_loss({"loss": list(loss)}, target),
+                    "test_loss": res["test_loss"].get(model),
+                    "sign_agreement": check.get("agreement"),
+                    "rg_check_passed": check.get("passed"),
+                }
+            )
+    return rows, histories
+
+
+def _initialisation(model: str) -> str:
+    if model.startswith("encdec_"):
+        return "frozen " + model.removeprefix("encdec_")
+    return "scratch" if model.endswith("_scratch") else "transfer"
+
+
+def _history_table(histories: list) -> pd.DataFrame:
+    hist = pd.concat(histories, ignore_index=True)
+    hist = hist[hist["metric"].isin(["loss", "val_loss"])].copy()
+    hist["split"] = hist["metric"].map({"loss": "train", "val_loss": "val"})
+    hist["init"] = hist["model"].map(_initialisation)
+    hist["family"] = hist["model"].str.replace(r"_(transfer|scratch)$", "", regex=True)
+    hist.loc[hist["model"].str.startswith("encdec_"), "family"] = "rg_encode_decode"
+    return hist.rename(columns={"value": "loss"}).drop(columns="metric")
+
+
+def collect_tables(config: dict, store: Store, index: dict, tables_dir: Path) -> list[str]:
+    """Write every table of the run; returns the names of the tables that changed."""
+    tables_dir.mkdir(parents=True, exist_ok=True)
+    frames = {
+        "ensembles": pd.DataFrame(_ensemble_rows(store, index["ensembles"])),
+        "thermometer_metrics": pd.DataFrame(_thermometer_rows(store, index["thermometers"])),
+    }
+    preds = [
+        pd.read_csv(Path(e["path"]) / "predictions.csv")
+        for (level, _arch, _seed), e in sorted(index["thermometers"].items())
+        if level == 0
+    ]
+    frames["thermometer_predictions"] = pd.concat(preds, ignore_index=True)
+    rows, histories = _transfer_rows(store, index["transfer"], config["transfer"]["convergence_fraction"])
+    frames["transfer_metrics"] = pd.DataFrame(rows)
+    frames["training_histories"] = _history_table(histories)
+    for name in (
+        "sparsity",
+        "receptive_fields",
+        "correlations",
+        "correlation_function",
+        "entropy",
+        "rg_flow",
+        "correlation_matrices",
+    ):
+        parts = [Path(e["path"]) / f"{name}.csv" for _, e in sorted(index["measure"].items())]
+        frames[name] = pd.concat([pd.read_csv(p) for p in parts if p.is_file()], ignore_index=True)
+    changed = [name for name, df in frames.items() if write_table(df, tables_dir / f"{name}.csv")]
+    (tables_dir / "index.json").write_text(json.dumps(sorted(frames), indent=1))
+    return changed
