@@ -1,12 +1,13 @@
-"""Multi-spin-coded Metropolis and a flip-as-you-go Wolff kernel for the square torus.
+"""Fast samplers for the square torus: multi-spin-coded Metropolis and bit-parallel Wolff.
 
-Layout (multi-spin coding, after Jacobs & Rebbi 1981 and Bhanot, Duke & Salvador
-1986): the L x L torus is split into its two checkerboard colours, c = (i + j) mod 2.
-Colour c of row i holds the sites j = 2x + ((i + c) mod 2), x = 0 .. L/2 - 1. The rows
-are cut into K stripes of R = L / K consecutive rows, K the largest divisor of L not
-above 64, and bit k (a "lane") of word ``words[c, r, x]`` holds site (k R + r, j(x)).
-A bit is 1 for a down spin. Every word holds K spins of one colour, so a colour
-class is updated K spins at a time with bitwise logic:
+Metropolis layout (multi-spin coding, after Jacobs & Rebbi 1981 and Bhanot, Duke &
+Salvador 1986): the L x L torus is split into its two checkerboard colours,
+c = (i + j) mod 2. Colour c of row i holds the sites j = 2x + ((i + c) mod 2),
+x = 0 .. L/2 - 1. The rows are cut into K stripes of R = L / K consecutive rows, K
+the largest divisor of L not above 64, and bit k (a "lane") of word
+``words[c, r, x]`` holds site (k R + r, j(x)). A bit is 1 for a down spin. Every
+word holds K spins of one colour, so a colour class is updated K spins at a time
+with bitwise logic:
 
 - The four neighbours of the K spins of a word lie in four words of the other
   colour: column x and column x - 1 or x + 1 of the same stripe row (which of the
@@ -20,11 +21,18 @@ class is updated K spins at a time with bitwise logic:
   significant digit down, stopping when every lane has differed from the binary
   expansion of its p. Lanes never share a digit, so the acceptances of distinct
   spins are independent; p is represented as floor(p 2**64) / 2**64, so every
-  acceptance probability is exact to 2**-64. On average a word needs about
-  log2(#undecided lanes) + 2 random words.
+  acceptance probability is exact to 2**-64. A word draws at least 8 random
+  words (a fixed first pass), on average about 8.4 at T_c.
 
 Each column x of words owns one xoshiro256** stream, so a chain's result does
-not depend on how many threads update the columns of a colour class.
+not depend on how many threads update the columns of a colour class
+(:func:`metropolis_sweeps_banded` runs bands of columns with halo copies).
+
+Wolff (:func:`wolff_rows`) keeps row i of the torus in W words (W = 1 for L <= 64,
+L / 64 when 64 divides L); the bonds of a row are drawn 64 at a time as
+Bernoulli(p_add) bits by the same bit-sliced comparison, and the cluster is closed
+row by row with bitwise parallel-prefix fills. Other even L use
+:func:`wolff_steps`, which flips spins as they join the cluster.
 """
 
 import numpy as np
@@ -232,13 +240,20 @@ def _update_column(words, c, x, classes, digits, lanes, used, odd, masks, s0, s1
             undecided |= m
         accept = used & ~undecided
         if undecided != _ZERO:
-            b = 0
-            while b < 64 and (b < _FIRST_DIGITS or undecided != _ZERO):
+            # u < threshold is decided at the first digit where they differ.
+            for b in range(_FIRST_DIGITS):
                 rnd, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
                 t = (m0 & digits[b, 0]) | (m1 & digits[b, 1])
                 for q in range(2, n_cls):
                     t |= masks[q] & digits[b, q]
-                # u < threshold is decided at the first digit where they differ.
+                accept |= undecided & ~rnd & t
+                undecided &= ~(rnd ^ t)
+            b = _FIRST_DIGITS
+            while b < 64 and undecided != _ZERO:
+                rnd, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+                t = (m0 & digits[b, 0]) | (m1 & digits[b, 1])
+                for q in range(2, n_cls):
+                    t |= masks[q] & digits[b, q]
                 accept |= undecided & ~rnd & t
                 undecided &= ~(rnd ^ t)
                 b += 1
