@@ -5,10 +5,11 @@ Run from the repository root::
     python benchmarks/bench_sampler.py               # writes benchmarks/RESULTS.md
     python benchmarks/bench_sampler.py --repeats 3 --out /tmp/results.md
 
-1. Attempted spin updates per nanosecond at T_c for L = 32, 64, 128, 256, on one
-   thread and on all of ``NUMBA_NUM_THREADS``: Metropolis (attempted flips; every
-   site once a sweep) and Wolff (spins of the flipped clusters). Timed after
-   warm-up and JIT compilation; the median of ``--repeats`` runs.
+1. Attempted spin updates per nanosecond at T_c for L = 32, 64, 128, 256: the
+   packed Metropolis kernel (attempted flips; every site once a sweep) serial and
+   banded over all of ``NUMBA_NUM_THREADS``, and Wolff (spins of the flipped
+   clusters) on one thread. Timed after warm-up and JIT compilation; the median
+   of ``--repeats`` runs.
 2. Independent configurations per second at T_c for L = 16, 32, 64, one thread:
    (time units per second) / (2 tau_int of |m|), tau_int (Sokal window,
    ising.autocorr) from one series at least 2000 tau_int long, the rate the
@@ -17,6 +18,8 @@ Run from the repository root::
    ``sample_ensemble`` in a fresh process: resident set size before sampling and
    its peak while sampling (Linux: VmHWM, restarted through /proc/self/clear_refs),
    and the peak of NumPy allocations (tracemalloc) during sampling.
+4. The ``python -m ising bench`` line at L = 128, T_c (Wolff, as ``sample`` would
+   choose, and Metropolis on one and on all threads).
 """
 
 from __future__ import annotations
@@ -36,30 +39,52 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ising import _fast_square as fs  # noqa: E402
+from ising._rng import seed_states  # noqa: E402
 from ising.autocorr import tau_int  # noqa: E402
 from ising.lattice import CRITICAL_TEMPERATURES, square  # noqa: E402
+from ising.sampling import _BAND_DEPTH as BAND_DEPTH  # noqa: E402
 from ising.sampling import MarkovChain  # noqa: E402
 
 TC = float(CRITICAL_TEMPERATURES["square"])
 
 
-def flips_per_ns(L: int, algorithm: str, threads: int, repeats: int, updates: float = 2e8) -> float:
-    """Median attempted updates per ns of ``repeats`` runs of about ``updates`` updates each."""
+def metropolis_kernel_flips_per_ns(L: int, threads: int, repeats: int, updates: float = 2e8) -> float:
+    """Median attempted flips per ns of the packed Metropolis kernel: serial, or banded over ``threads``."""
     numba.set_num_threads(threads)
-    chain = MarkovChain(square(L), TC, algorithm=algorithm, seed=1)
-    chain.thermalize(50)
-    n = L * L
+    lanes, rows, cols = fs.layout(L)
+    used, odd = fs.lane_masks(L)
+    tables = fs.acceptance_tables(1.0 / TC, 1.0, 0.0)
+    words = fs.pack(np.ones((L, L), dtype=np.int8), lanes, rows)
+    states = seed_states(1, cols)
+
+    def run(sweeps):
+        if threads == 1:
+            fs.metropolis_sweeps(words, sweeps, states, *tables, lanes, used, odd)
+        else:
+            fs.metropolis_sweeps_banded(words, sweeps, states, *tables, lanes, used, odd, threads, BAND_DEPTH)
+
+    run(100)  # compilation and relaxation from the ordered start
+    sweeps = max(20, int(updates / (L * L)))
     rates = []
     for _ in range(repeats):
         start = time.perf_counter()
-        if algorithm == "metropolis":
-            sweeps = max(20, int(updates / n))
-            chain.advance(sweeps)
-            done = sweeps * n
-        else:
-            done = 0
-            while done < updates / 4:  # Wolff is slower: a quarter of the work
-                done += int(chain.advance(50).sum())
+        run(sweeps)
+        rates.append(sweeps * L * L / (time.perf_counter() - start) / 1e9)
+    return float(np.median(rates))
+
+
+def wolff_flips_per_ns(L: int, repeats: int, updates: float = 5e7) -> float:
+    """Median spins flipped per ns by the chain's Wolff updates at T_c, one thread."""
+    numba.set_num_threads(1)
+    chain = MarkovChain(square(L), TC, algorithm="wolff", seed=1)
+    chain.thermalize(50)
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        done = 0
+        while done < updates:
+            done += int(chain.advance(50).sum())
         rates.append(done / (time.perf_counter() - start) / 1e9)
     return float(np.median(rates))
 
@@ -134,6 +159,23 @@ def memory_256() -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def cli_lines(all_threads: int) -> list[str]:
+    """Output of ``python -m ising bench`` at L = 128, T_c for both samplers and thread counts."""
+    base = [sys.executable, "-m", "ising", "bench", "--lattice", "square", "--L", "128"]
+    base += ["--T", "2.269185", "--sweeps", "500", "--repeats", "5"]
+    lines = []
+    for extra, threads in (
+        ([], 1),
+        (["--algorithm", "metropolis"], 1),
+        (["--algorithm", "metropolis"], all_threads),
+    ):
+        env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
+        out = subprocess.run(base + extra, env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+        lines.append(f"NUMBA_NUM_THREADS={threads} python -m ising bench {' '.join(base[4:] + extra)}")
+        lines.append(f"  -> {out.stdout.strip()}")
+    return lines
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -159,8 +201,8 @@ def main(argv=None) -> int:
     for L in (32, 64, 128, 256):
         row = {"L": L}
         for threads in sorted({1, all_threads}):
-            row[f"metropolis_{threads}"] = flips_per_ns(L, "metropolis", threads, args.repeats)
-        row["wolff_1"] = flips_per_ns(L, "wolff", 1, args.repeats)
+            row[f"metropolis_{threads}"] = metropolis_kernel_flips_per_ns(L, threads, args.repeats)
+        row["wolff_1"] = wolff_flips_per_ns(L, args.repeats)
         speed.append(row)
         print(row, flush=True)
 
@@ -173,6 +215,8 @@ def main(argv=None) -> int:
 
     memory = memory_256()
     print(memory, flush=True)
+    cli = cli_lines(all_threads)
+    print("\n".join(cli), flush=True)
     load_end = os.getloadavg()
 
     lines = [
@@ -187,8 +231,9 @@ def main(argv=None) -> int:
         "",
         f"## Attempted updates per nanosecond at T_c = {TC:.6f} (medians of {args.repeats} runs)",
         "",
-        "Metropolis: multi-spin-coded checkerboard sweeps (attempted flips / ns). Wolff: spins in flipped",
-        "clusters / ns (bit-parallel clusters on row words), one thread.",
+        "Metropolis: the multi-spin-coded checkerboard kernel (attempted flips / ns), serial on one",
+        f"thread and banded over {all_threads} threads ({BAND_DEPTH} sweeps a launch).",
+        "Wolff: spins in flipped clusters / ns (bit-parallel clusters on row words), one thread.",
         "",
     ]
     thread_cols = sorted({1, all_threads})
@@ -228,6 +273,7 @@ def main(argv=None) -> int:
         f"at 1 bit a spin and unpacked once at the end into the {memory['spins_mb']:.1f} MB int8 array.",
         "",
     ]
+    lines += ["## The command line", "", "```", *cli, "```", ""]
     Path(args.out).write_text("\n".join(lines))
     print(f"wrote {args.out}")
     return 0

@@ -34,6 +34,9 @@ _BAND_MIN_COLUMNS = 32
 #: Sweeps per parallel launch of the banded Metropolis (measured best for L = 128, 256).
 _BAND_DEPTH = 3
 
+#: Calls between re-measurements of the slower of threaded and serial packed Metropolis.
+_REPROBE_EVERY = 16
+
 
 def _check_positive(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
@@ -137,6 +140,8 @@ class MarkovChain:
             self._used, self._odd = _fast_square.lane_masks(side)
             self._classes, self._digits = _fast_square.acceptance_tables(self.beta, self.J, self.h)
             self._states = seed_states(self.seed, cols)
+            self._sweep_rates = {"banded": None, "serial": None}
+            self._parallel_calls = 0
             self._words = _fast_square.pack(spins.reshape(side, side), self._lanes, self._rows)
         else:
             # floor(p_add 2**64), capped below 2**64 when p_add rounds to 1
@@ -236,16 +241,35 @@ class MarkovChain:
         return sizes
 
     def _packed_sweeps(self, n_sweeps):
+        """Packed Metropolis sweeps, on all threads when that is measured to be faster.
+
+        The banded (threaded) and serial kernels give the same bits, so the
+        choice, made from the sweeps per second each achieves on this chain, only
+        changes the speed: on a machine whose cores are busy with other work the
+        threads wait on each other and one thread is faster.
+        """
         args = (self._classes, self._digits, self._lanes, self._used, self._odd)
         threads = numba.get_num_threads()
-        cols = self._words.shape[2]
-        width = cols // threads
-        if threads > 1 and width >= _BAND_MIN_COLUMNS:
+        if threads == 1 or self._words.shape[2] // threads < _BAND_MIN_COLUMNS or n_sweeps < _BAND_DEPTH:
+            _fast_square.metropolis_sweeps(self._words, n_sweeps, self._states, *args)
+            return
+        rates = self._sweep_rates
+        self._parallel_calls += 1
+        if None in rates.values():
+            mode = "banded" if rates["banded"] is None else "serial"
+        else:
+            mode = max(rates, key=rates.get)
+            if self._parallel_calls % _REPROBE_EVERY == 0:
+                mode = min(rates, key=rates.get)
+        start = time.perf_counter()
+        if mode == "banded":
             _fast_square.metropolis_sweeps_banded(
                 self._words, n_sweeps, self._states, *args, threads, _BAND_DEPTH
             )
         else:
             _fast_square.metropolis_sweeps(self._words, n_sweeps, self._states, *args)
+        rate = n_sweeps / max(time.perf_counter() - start, 1e-9)
+        rates[mode] = rate if rates[mode] is None else 0.5 * (rates[mode] + rate)
 
     def _measure(self) -> tuple[float, float]:
         if self._measured is None:
