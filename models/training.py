@@ -126,6 +126,9 @@ def train_thermometer(
             epochs=int(epochs),
             callbacks=callbacks,
             verbose=0 if progress else verbose,
+            # ThermometerData shuffles with its own seeded stream; Keras' batch shuffle would
+            # draw from Python's global `random`, which other threads (e.g. Dask's) also use.
+            shuffle=False,
         )
     finally:
         if own_train:

@@ -49,7 +49,9 @@ def _ensemble_rows(store: Store, ensembles: dict) -> list[dict]:
     rows = []
     for (level, T, seed, role), entry in sorted(ensembles.items()):
         meta = store.meta("ensembles", entry["key"])
-        spec, res = meta["spec"], meta["results"]
+        spec = meta["spec"]
+        # Wall-clock seconds vary between runs; the table keeps only reproducible numbers.
+        res = {k: v for k, v in meta["results"].items() if k != "seconds"}
         rows.append(
             {
                 "level": level,

@@ -125,10 +125,15 @@ def run_tasks(store: Store, tasks: Sequence[Task], desc: str, client=None, progr
         return len(todo)
     from distributed import as_completed
 
-    futures = [client.submit(t.fn, pure=False, key=f"{t.kind}-{t.key}", **t.kwargs) for t in todo]
+    futures = [client.submit(_call, t.fn, t.kwargs, pure=False, key=f"{t.kind}-{t.key}") for t in todo]
     bar = progress_bar(len(futures), f"{desc} (dask)", progress, unit="task")
     for future in as_completed(futures):
         future.result()  # re-raise a task's error here
         bar.update(1)
     bar.close()
     return len(todo)
+
+
+def _call(fn: Callable, kwargs: dict):
+    """Run one task on a worker (its arguments travel as one dict)."""
+    return fn(**kwargs)

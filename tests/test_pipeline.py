@@ -1,0 +1,227 @@
+"""The study run end to end on the smoke profile, its cache, and its refusals."""
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline.config import build_config, temperature_grid
+from pipeline.run import run_study
+from pipeline.store import Store
+from run_all import main as run_all_main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def quiet_run(config, out, **kwargs):
+    lines = []
+    run_study(config, out, progress=False, log=lines.append, **kwargs)
+    return lines
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "smoke"
+    config = build_config("smoke")
+    started = time.perf_counter()
+    lines = quiet_run(config, out)
+    return {"out": out, "config": config, "lines": lines, "seconds": time.perf_counter() - started}
+
+
+def test_smoke_study_leaves_a_complete_run_folder(smoke):
+    out = smoke["out"]
+    for name in ("report.md", "metrics.json", "config.json", "study.json"):
+        assert (out / name).is_file(), name
+    for fig in (
+        "correlation_matrices",
+        "correlation_length",
+        "entropy",
+        "sparsity",
+        "receptive_fields",
+        "rg_flow",
+        "thermometer_predictions",
+        "training_curves",
+        "correlation_function",
+    ):
+        assert (out / "figures" / f"{fig}.png").stat().st_size > 1000
+        assert (out / "figures" / f"{fig}.pdf").is_file()
+    assert len(list((out / "models").glob("*.keras"))) >= 10
+    assert json.loads((out / "config.json").read_text()) == smoke["config"]
+    report = (out / "report.md").read_text()
+    for claim in ("C1", "C2", "C3", "C4", "C5"):
+        assert f"| {claim} |" in report
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {c["verdict"] for c in metrics["claims"].values()} <= {
+        "reproduced",
+        "not reproduced",
+        "inconclusive",
+    }
+
+
+def test_predictions_table_has_every_test_configuration(smoke):
+    df = pd.read_csv(smoke["out"] / "tables" / "thermometer_predictions.csv")
+    assert {"model", "lattice", "L", "T", "beta", "beta_pred", "energy", "seed"} <= set(df.columns)
+    cfg = smoke["config"]
+    n_expected = len(temperature_grid(cfg)) * cfg["sampling"]["n_test"] * cfg["seeds"]
+    for model in ("dense", "conv"):
+        assert (df["model"] == model).sum() == n_expected
+    assert (df["L"] == cfg["L"]).all()
+    assert df["beta"].round(10).eq((1 / df["T"]).round(10)).all()
+    # energies are the configurations' totals: |E| <= 2N on the square lattice
+    assert (df["energy"].abs() <= 2 * cfg["L"] ** 2).all()
+
+
+def test_rerun_does_no_work_and_only_plot_redraws(smoke):
+    lines = quiet_run(smoke["config"], smoke["out"])
+    for stage in ("sample", "thermometers", "transfer", "measure"):
+        assert any(line.startswith(f"[{stage}] 0 of") for line in lines), lines
+    assert any("figures up to date" in line for line in lines)
+    assert any("report up to date" in line for line in lines)
+    before = (smoke["out"] / "figures" / "entropy.png").stat().st_mtime
+    lines = quiet_run(smoke["config"], smoke["out"], only="plot", force=True)
+    assert lines == [lines[0]] and "figures drawn" in lines[0]
+    assert (smoke["out"] / "figures" / "entropy.png").stat().st_mtime > before
+
+
+def test_changed_parameter_redoes_only_what_depends_on_it(smoke, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(smoke["out"], out)
+    config = build_config("smoke", transfer={"epochs": 5})
+    lines = quiet_run(config, out)
+    ran = {line.split("]")[0][1:]: line for line in lines}
+    assert ran["sample"].startswith("[sample] 0 of")
+    assert ran["thermometers"].startswith("[thermometers] 0 of")
+    assert ran["transfer"].startswith("[transfer] 2 of 2")
+    assert ran["measure"].startswith("[measure] 2 of 2")
+
+
+def test_killed_run_resumes_to_the_same_results(smoke, tmp_path):
+    out = tmp_path / "killed"
+    cmd = [sys.executable, str(ROOT / "run_all.py"), "--profile", "smoke", "--out", str(out), "--quiet"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    # Kill it while it is training thermometers (a temporary entry exists).
+    while time.time() < deadline and proc.poll() is None:
+        thermo = out / "store" / "thermometers"
+        if thermo.is_dir() and any(p.name.startswith(".tmp-") for p in thermo.iterdir()):
+            break
+        time.sleep(0.2)
+    proc.kill()
+    proc.wait()
+    assert not (out / "report.md").exists()
+    quiet_run(smoke["config"], out)
+    for table in ("thermometer_predictions", "transfer_metrics", "correlations", "entropy", "ensembles"):
+        a = pd.read_csv(smoke["out"] / "tables" / f"{table}.csv")
+        b = pd.read_csv(out / "tables" / f"{table}.csv")
+        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-6)
+    assert not list((out / "store").glob("*/.tmp-*"))
+
+
+def test_store_commits_entries_atomically(tmp_path):
+    store = Store(tmp_path)
+
+    def fails(folder):
+        (folder / "half.txt").write_text("x")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        store.build("kind", "k1", {}, fails)
+    assert not store.has("kind", "k1")
+    assert not any((tmp_path / "kind").iterdir())
+    store.build("kind", "k1", {"a": 1}, lambda folder: {"value": 3})
+    assert store.meta("kind", "k1")["results"] == {"value": 3}
+    calls = []
+    store.build("kind", "k1", {"a": 1}, lambda folder: calls.append(1))
+    assert calls == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--lattice", "kagome"], "unknown lattice"),
+        (["--profile", "huge"], "unknown profile"),
+        (["--L", "9"], "multiple of 2"),
+        (["--seeds", "0"], "seeds must be a positive integer"),
+        (["--only", "dance"], "unknown stage"),
+    ],
+)
+def test_bad_configuration_is_refused_before_work(tmp_path, capsys, args, message):
+    out = tmp_path / "run"
+    assert run_all_main(["--profile", "smoke", "--out", str(out), "--quiet", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and message in err and "\n" not in err
+    assert not (out / "store").exists()
+
+
+def test_bad_configuration_files_are_refused(tmp_path, capsys):
+    bad_grid = tmp_path / "grid.toml"
+    bad_grid.write_text("[temperatures]\nvalues = [-1.0, 2.0]\n")
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text("sampling:\n  n_trian: 5\n")
+    block = tmp_path / "block.toml"
+    block.write_text("L = 8\nb = 3\n")
+    for path, message in (
+        (bad_grid, "temperatures must be positive"),
+        (unknown, "unknown configuration key sampling.'n_trian'"),
+        (block, "multiple of 6"),
+    ):
+        assert run_all_main(["--profile", "smoke", "--config", str(path), "--out", str(tmp_path / "r")]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_output_folder_of_another_study_is_refused(smoke, tmp_path, capsys):
+    assert run_all_main(["--profile", "smoke", "--L", "4", "--out", str(smoke["out"]), "--quiet"]) == 2
+    assert "holds another study" in capsys.readouterr().err
+    stranger = tmp_path / "stranger"
+    stranger.mkdir()
+    (stranger / "thesis.tex").write_text("precious")
+    assert run_all_main(["--profile", "smoke", "--out", str(stranger), "--quiet"]) == 2
+    assert "holds no study" in capsys.readouterr().err
+    assert (stranger / "thesis.tex").read_text() == "precious"
+
+
+def test_only_a_later_stage_needs_earlier_results(tmp_path, capsys):
+    assert (
+        run_all_main(["--profile", "smoke", "--out", str(tmp_path / "new"), "--only", "transfer", "--quiet"])
+        == 2
+    )
+    assert "run the study without --only first" in capsys.readouterr().err
+
+
+def test_dask_cluster_on_loopback_gives_the_local_results(smoke, tmp_path):
+    from distributed import LocalCluster
+
+    out = tmp_path / "dask"
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None, processes=True
+    ) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        lines = quiet_run(smoke["config"], out, scheduler=cluster.scheduler_address)
+    assert any(line.startswith("[sample] 72 of 72") for line in lines)
+    for table in ("ensembles", "thermometer_predictions", "transfer_metrics", "correlations", "rg_flow"):
+        a = pd.read_csv(smoke["out"] / "tables" / f"{table}.csv")
+        b = pd.read_csv(out / "tables" / f"{table}.csv")
+        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-6)
+
+
+def test_unreachable_scheduler_is_one_line(tmp_path, capsys):
+    assert (
+        run_all_main(
+            [
+                "--profile",
+                "smoke",
+                "--out",
+                str(tmp_path / "r"),
+                "--quiet",
+                "--scheduler",
+                "tcp://127.0.0.1:9",
+            ]
+        )
+        == 2
+    )
+    assert "cannot reach the Dask scheduler" in capsys.readouterr().err
