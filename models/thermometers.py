@@ -9,11 +9,11 @@ spin flip s -> -s, which leaves beta unchanged:
   and autoencoders. The network is symmetrised, f(s) = (g(s) + g(-s)) / 2,
   by running ``s`` and ``-s`` through the same layers and averaging.
 - :func:`build_conv_thermometer`, a size-agnostic network: periodic padding,
-  a bias-free convolution whose outputs are squared (an even function of the
-  spins that contains every nearest-neighbour product s_i s_j), global
-  average pooling and a small MLP. Because the energy is a sufficient
-  statistic for beta and is linear in the pooled squares, this network can
-  reach the Bayes-optimal estimate.
+  a bias-free convolution over the neighbourhood of each site multiplied by
+  the site's own spin (so every feature is a weighted sum of pair products
+  s_i s_j, even in the spins), global average pooling and a small MLP.
+  Because the energy is a sufficient statistic for beta and is linear in the
+  pooled products, this network can reach the Bayes-optimal estimate.
 
 Models record the lattice they were built for in their name
 (``"dense_thermometer-square"``); :func:`check_input` compares it and the
@@ -107,12 +107,15 @@ def build_conv_thermometer(
     """A size-agnostic convolutional thermometer, exactly even under the spin flip.
 
     Graph: Input (batch, *spatial) of any size -> channel axis ->
-    PeriodicPadding -> Conv(filters, kernel_size, no bias) -> square (so every
-    feature is even in s and is a sum of pair products s_i s_j within the
-    kernel window) -> global average pooling -> Dense(hidden, tanh) ->
-    Dense(hidden, tanh) -> Dense(1). A 2-site kernel per axis already holds
-    the nearest-neighbour bonds of the square, triangular (the (1, -1)
-    diagonal lies in a 2 x 2 window) and cubic arrays.
+    PeriodicPadding -> Conv(filters, kernel_size, no bias) over the window
+    that starts at each site (even sizes) or is centred on it (odd sizes) ->
+    times the site's spin (feature f at site i is s_i sum_k w_fk s_(i+k): a
+    sum of pair products, even in s) -> global average pooling ->
+    Dense(hidden, tanh) -> Dense(hidden, tanh) -> Dense(1). Kernel size 2
+    holds the nearest-neighbour bonds of the square and cubic arrays; the
+    triangular array's (1, -1) diagonal needs kernel size 3. The pooled
+    features are linear in the bond correlations, which trains more reliably
+    than squared convolution outputs.
 
     Parameters
     ----------
@@ -145,12 +148,12 @@ def build_conv_thermometer(
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     before = (int(kernel_size) - 1) // 2
     inputs = keras.Input(shape=(None,) * ndim, name="spins")
-    x = AddChannelAxis(name="channel")(inputs)
-    x = PeriodicPadding(before=before, after=int(kernel_size) - 1 - before, name="periodic_padding")(x)
+    spins = AddChannelAxis(name="channel")(inputs)
+    x = PeriodicPadding(before=before, after=int(kernel_size) - 1 - before, name="periodic_padding")(spins)
     x = _CONV[ndim](
         int(filters), int(kernel_size), use_bias=False, kernel_initializer=_init(seed, 0), name="bonds"
     )(x)
-    x = keras.layers.Multiply(name="square")([x, x])
+    x = keras.layers.Multiply(name="bond_products")([spins, x])
     x = _POOL[ndim](name="pool")(x)
     x = keras.layers.Dense(
         int(hidden), activation="tanh", kernel_initializer=_init(seed, 1), name="hidden_1"

@@ -162,7 +162,10 @@ def build_thermometer(store_root: str, key: str, spec: dict, train: list, val: l
         if spec["arch"] == "dense":
             model = build_dense_thermometer(lattice, hidden=cfg["dense_hidden"], seed=spec["seed"])
         else:
-            model = build_conv_thermometer(lattice, filters=cfg["conv_filters"], seed=spec["seed"])
+            kernel = cfg["conv_kernel"] or (3 if lattice.name.startswith("triangular") else 2)
+            model = build_conv_thermometer(
+                lattice, filters=cfg["conv_filters"], kernel_size=kernel, seed=spec["seed"]
+            )
         history = train_thermometer(
             model,
             train,
