@@ -33,11 +33,12 @@ BASE = {
     "thermometer": {
         "architectures": ["dense", "conv"],
         "dense_hidden": 64,
+        "dense_levels": "fine",  # "fine" or "all" RG levels
         "conv_filters": 8,
         "conv_kernel": None,  # None: 2, or 3 where nearest neighbours need it (triangular)
-        "epochs": 100,
+        "epochs": 60,
         "batch_size": 128,
-        "patience": 15,
+        "patience": 10,
         "learning_rate": 3e-3,
     },
     "transfer": {
@@ -154,6 +155,8 @@ def validate(config: dict) -> None:
         n = config["sampling"][key]
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"sampling.{key} must be a positive integer, got {n!r}")
+    if config["thermometer"]["dense_levels"] not in ("fine", "all"):
+        raise ValueError("thermometer.dense_levels must be 'fine' or 'all'")
     for arch in config["thermometer"]["architectures"]:
         if arch not in ("dense", "conv"):
             raise ValueError(f"unknown thermometer architecture {arch!r}; use dense and/or conv")

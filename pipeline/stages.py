@@ -9,6 +9,7 @@ task functions are module-level so that Dask can ship them to workers.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from ising import __version__ as ising_version
@@ -17,12 +18,37 @@ from .config import critical_temperature, lattice_levels, temperature_grid
 from .store import Store, Task, key_of
 
 ROLES = ("train", "val", "test")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def source_digest(*parts: str) -> str:
+    """Hash of the Python sources under ``parts`` (packages or files of this project).
+
+    It enters the keys of the units those sources compute, so a change of the
+    code, not only of the configuration, redoes what it affects.
+    """
+    h = hashlib.sha256()
+    for part in parts:
+        path = ROOT / part
+        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            h.update(str(file.relative_to(ROOT)).encode())
+            h.update(file.read_bytes())
+    return h.hexdigest()[:16]
+
+
+SOURCES = {
+    "ensembles": ("ising",),
+    "thermometers": ("ising", "models", "pipeline/stages.py"),
+    "transfer": ("ising", "models", "transfer", "pipeline/stages.py"),
+    "measure": ("ising", "models", "transfer", "analysis", "pipeline/stages.py"),
+}
 
 
 # --------------------------------------------------------------------------- sample
 def ensemble_specs(config: dict) -> list[dict]:
     """One spec per ensemble: every RG level, temperature, seed and role (independent chains)."""
     specs = []
+    code = source_digest(*SOURCES["ensembles"])
     for level, lattice in enumerate(lattice_levels(config)):
         for T in temperature_grid(config):
             for seed in range(config["seeds"]):
@@ -42,6 +68,7 @@ def ensemble_specs(config: dict) -> list[dict]:
                     }
                     # The chain's own seed: distinct for every level, T, seed index and role.
                     spec["chain_seed"] = int(key_of(spec)[:8], 16)
+                    spec["code"] = code
                     spec["level"] = level
                     specs.append(spec)
     return specs
@@ -125,11 +152,17 @@ def tc_of(config: dict):
 
 # --------------------------------------------------------------------------- thermometers
 def thermometer_plan(config: dict) -> list[tuple[int, str]]:
-    """(level, architecture) pairs: dense where the level has blocks, conv everywhere."""
+    """(level, architecture) pairs: conv at every RG level, dense at the fine level.
+
+    The dense thermometer's first layer is what transfers into the encoders, so
+    it is needed at the fine scale only (``thermometer.dense_levels = "all"``
+    trains it wherever the level has blocks).
+    """
     plan = []
+    every = config["thermometer"]["dense_levels"] == "all"
     for level, lattice in enumerate(lattice_levels(config)):
         for arch in config["thermometer"]["architectures"]:
-            if arch == "dense" and not lattice.has_blocks:
+            if arch == "dense" and not (lattice.has_blocks and (level == 0 or every)):
                 continue
             plan.append((level, arch))
     return plan
@@ -243,6 +276,7 @@ def thermometer_stage(config: dict, store: Store, ensembles: dict) -> tuple[list
         for seed in range(config["seeds"]):
             files = {role: ensemble_files(ensembles, level, seed, role) for role in ROLES}
             spec = {
+                "code": source_digest(*SOURCES["thermometers"]),
                 "arch": arch,
                 "level": level,
                 "seed": seed,
@@ -366,6 +400,7 @@ def transfer_stage(config: dict, store: Store, ensembles: dict, thermometers: di
     for seed in range(config["seeds"]):
         thermo = thermometers[(0, "dense", seed)]
         spec = {
+            "code": source_digest(*SOURCES["transfer"]),
             "seed": seed,
             "lattice_spec": _lattice_spec(levels[0]),
             "transfer": config["transfer"],
@@ -450,6 +485,13 @@ def build_measure(
         exact_ok = lattice.name == "square" and spec["h"] == 0
         for t in np.unique(T):
             x = spins[T == t][: cfg["max_configurations"]]
+            n = len(x)
+            # At h = 0 the global flip is an exact symmetry that a chain below T_c does not
+            # sample; entropies are measured on the ensemble together with its mirror image,
+            # the symmetric Gibbs state whose exact entropy is the reference. Correlations use
+            # the chain's own configurations (the first n rows).
+            if spec["h"] == 0:
+                x = np.concatenate([x, -x])
             reps = {"original": (x, lattice, "fine")}
             for r in rules:
                 reps[r] = (block_spins(x, lattice, r), coarse, "coarse")
@@ -459,6 +501,7 @@ def build_measure(
             reconstruction = ae.predict(x.astype(np.float32), batch_size=1024, verbose=0)
             reps["ae_reconstruction"] = (reconstruction, lattice, "fine")
             for name, (arr, lat, scale) in reps.items():
+                arr = arr[:n]
                 summary = correlation_summary(arr, lat)
                 corr_rows.append(
                     {
@@ -522,6 +565,7 @@ def measure_stage(config: dict, store: Store, ensembles: dict, thermometers: dic
             flow_thermos.append(entry)
         analysis = {k: v for k, v in config["analysis"].items() if k != "matrix_temperatures"}
         spec = {
+            "code": source_digest(*SOURCES["measure"]),
             "seed": seed,
             "lattice_spec": _lattice_spec(levels[0]),
             "analysis": analysis,
