@@ -27,7 +27,17 @@ TC = CRITICAL_TEMPERATURES["square"]
 
 def row(label, algorithm, T, series, exact, tau):
     mean, err = mean_error(series)
-    return f"| {label} | {algorithm} | {T:.4f} | {mean:.5f} ± {err:.5f} | {exact:.5f} | {(mean - exact) / err:+.2f} | {tau:.2f} |"
+    z = (mean - exact) / err
+    cells = [
+        label,
+        algorithm,
+        f"{T:.4f}",
+        f"{mean:.5f} ± {err:.5f}",
+        f"{exact:.5f}",
+        f"{z:+.2f}",
+        f"{tau:.2f}",
+    ]
+    return "| " + " | ".join(cells) + " |"
 
 
 def main():

@@ -19,6 +19,7 @@ from ._rng import seed_states
 from .autocorr import AutocorrelationError, tau_int
 from .io import Ensemble
 from .lattice import Lattice
+from .progress import progress_bar
 
 __all__ = ["ALGORITHMS", "MarkovChain", "choose_algorithm", "sample_ensemble"]
 
@@ -391,7 +392,7 @@ def sample_ensemble(
     packed = np.empty((int(n), *first.shape), dtype=first.dtype)
     energy = np.empty(int(n))
     magnetization = np.empty(int(n))
-    bar = _progress(n, f"{lattice.name} L={lattice.L} T={chain.T:.4g}", progress)
+    bar = progress_bar(n, f"{lattice.name} L={lattice.L} T={chain.T:.4g}", progress, unit="cfg")
     for k in range(int(n)):
         chain.advance(between)
         packed[k] = chain.snapshot()
@@ -422,19 +423,3 @@ def sample_ensemble(
         "version": __version__,
     }
     return Ensemble(spins.reshape((int(n), *lattice.shape)), energy, magnetization, params)
-
-
-class _NoBar:
-    def update(self, k):
-        pass
-
-    def close(self):
-        pass
-
-
-def _progress(total, desc, enabled):
-    if not enabled:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=int(total), desc=desc, unit="cfg", leave=False)

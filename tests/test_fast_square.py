@@ -9,10 +9,10 @@ import os
 import subprocess
 import sys
 
-import naive
 import numpy as np
 import pytest
 
+import naive
 from ising import _fast_square as fs
 from ising import _kernels
 from ising._rng import seed_states
