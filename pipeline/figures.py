@@ -34,7 +34,8 @@ def draw_figures(tables: Path, figures: Path, tc: float | None, matrix_temperatu
     figures.mkdir(parents=True, exist_ok=True)
     out = []
     corr = _read(tables, "correlations")
-    out += plots.plot_correlation_length(_critical(corr, tc), figures / "correlation_length")
+    if corr["xi"].notna().any():  # the second-moment length needs a hypercubic lattice
+        out += plots.plot_correlation_length(_critical(corr, tc), figures / "correlation_length")
     out += plots.plot_correlation_matrices(
         _read(tables, "correlation_matrices"), figures / "correlation_matrices"
     )
@@ -50,7 +51,8 @@ def draw_figures(tables: Path, figures: Path, tc: float | None, matrix_temperatu
     flow = flow[flow["step"] > 0]
     if tc is not None:
         flow = flow.assign(beta_c=1.0 / tc)
-    out += plots.plot_rg_flow(flow, figures / "rg_flow")
+    if len(flow):  # needs a thermometer on at least one coarse level
+        out += plots.plot_rg_flow(flow, figures / "rg_flow")
     out += plots.plot_thermometer_predictions(
         _read(tables, "thermometer_predictions"), figures / "thermometer_predictions"
     )

@@ -225,3 +225,15 @@ def test_unreachable_scheduler_is_one_line(tmp_path, capsys):
         == 2
     )
     assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("lattice", "L"), [("triangular", 6), ("cubic", 4)])
+def test_other_lattices_run_end_to_end(tmp_path, lattice, L):
+    config = build_config("smoke", lattice=lattice, L=L)
+    quiet_run(config, tmp_path / lattice)
+    report = (tmp_path / lattice / "report.md").read_text()
+    assert f"{lattice} L = {L}" in report
+    assert "| C5 |" in report
+    if lattice != "square":
+        assert "n/a" in report  # no exact partition function: the Bayes ratio is not invented
