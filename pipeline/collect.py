@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .store import Store
@@ -20,6 +21,7 @@ __all__ = ["collect_tables", "write_table", "TABLES"]
 #: Tables of the run folder that figures and the report are drawn from.
 TABLES = (
     "ensembles",
+    "thermometer_diagnosis",
     "thermometer_predictions",
     "thermometer_metrics",
     "training_histories",
@@ -94,8 +96,6 @@ def _thermometer_rows(store: Store, thermometers: dict) -> list[dict]:
 
 
 def _transfer_rows(store: Store, transfers: dict, fraction: float) -> tuple[list[dict], list]:
-    from transfer.learned import epochs_to_loss
-
     rows, histories = [], []
     for seed, entry in sorted(transfers.items()):
         res = store.meta("transfer", entry["key"])["results"]
@@ -113,7 +113,8 @@ def _transfer_rows(store: Store, transfers: dict, fraction: float) -> tuple[list
                     "epochs_run": len(loss),
                     "initial_loss": loss[0],
                     "final_loss": loss.min(),
-                    "epochs_to_convergence": epochs_to_loss({"loss": list(loss)}, target),
+                    # first epoch (1-based) at or below the target; plotting stays free of Keras
+                    "epochs_to_convergence": int(np.argmax(loss <= target)) + 1,
                     "test_loss": res["test_loss"].get(model),
                     "sign_agreement": check.get("agreement"),
                     "rg_check_passed": check.get("passed"),
@@ -144,6 +145,17 @@ def collect_tables(config: dict, store: Store, index: dict, tables_dir: Path) ->
     frames = {
         "ensembles": pd.DataFrame(_ensemble_rows(store, index["ensembles"])),
         "thermometer_metrics": pd.DataFrame(_thermometer_rows(store, index["thermometers"])),
+        "thermometer_diagnosis": pd.DataFrame(
+            [
+                {
+                    "model": arch,
+                    "level": level,
+                    "seed": seed,
+                    "text": (Path(e["path"]) / "report.md").read_text(),
+                }
+                for (level, arch, seed), e in sorted(index["thermometers"].items())
+            ]
+        ),
     }
     preds = [
         pd.read_csv(Path(e["path"]) / "predictions.csv")

@@ -213,17 +213,11 @@ def write_report(run: Path, config: dict, stage_times: dict, tc: float | None, b
         "",
         _md(thermo),
     ]
-    reports = sorted((run / "store" / "thermometers").glob("*/report.md"))
-    if reports:
-        lines += ["", "Per-band diagnosis of one seed's fine-scale thermometers:", ""]
-        seen = set()
-        for path in reports:
-            text = path.read_text()
-            head = text.splitlines()[0]
-            if head in seen or "L=" + str(config["L"]) not in head:
-                continue
-            seen.add(head)
-            lines += [text]
+    diagnosis = pd.read_csv(tables / "thermometer_diagnosis.csv")
+    first = diagnosis[(diagnosis["level"] == 0) & (diagnosis["seed"] == diagnosis["seed"].min())]
+    if len(first):
+        lines += ["", "Per-band diagnosis of the first seed's fine-scale thermometers:", ""]
+        lines += list(first["text"])
     summary = (
         transfer.groupby("model")
         .agg(
