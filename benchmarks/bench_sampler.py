@@ -3,7 +3,7 @@
 Run from the repository root::
 
     python benchmarks/bench_sampler.py               # writes benchmarks/RESULTS.md
-    python benchmarks/bench_sampler.py --repeats 3 --out /tmp/results.md
+    python benchmarks/bench_sampler.py --repeats 3 --out results.md
 
 1. Attempted spin updates per nanosecond at T_c for L = 32, 64, 128, 256: the
    packed Metropolis kernel (attempted flips; every site once a sweep) serial and
