@@ -31,12 +31,15 @@ not depend on how many threads update the columns of a colour class
 Wolff (:func:`wolff_rows`) keeps row i of the torus in W words (W = 1 for L <= 64,
 L / 64 when 64 divides L); the bonds of a row are drawn 64 at a time as
 Bernoulli(p_add) bits by the same bit-sliced comparison, and the cluster is closed
-row by row with bitwise parallel-prefix fills. Other even L use
+row by row with bitwise fills: carries along the ring (and along its bit reverse)
+when W = 1, parallel-prefix fills inside and across words otherwise. Other even L use
 :func:`wolff_steps`, which flips spins as they join the cluster.
 """
 
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 _ONE = np.uint64(1)
 _ZERO = np.uint64(0)
@@ -482,26 +485,78 @@ def _ring_rotl(x, k, width, used):
     return ((x << np.uint64(k)) | (x >> np.uint64(width - k))) & used
 
 
-@njit(inline="always")
-def _row_fill(seeds, bonds, width, used):
-    """Sites of a ring row connected to ``seeds`` through ``bonds`` (bit j: bond j -- j+1).
+@intrinsic
+def _trailing_zeros(typingctx, x):
+    """Index of the lowest set bit of a nonzero uint64 (LLVM cttz)."""
 
-    Parallel-prefix (Kogge-Stone) propagation in each direction: after the steps
-    s = 1, 2, 4, ... every site within distance 2^k - 1 >= width - 1 along an
-    unbroken run of bonds is reached; it stops early once no run of 2^k bonds is left.
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 0))
+
+    return types.uint64(types.uint64), codegen
+
+
+@intrinsic
+def _leading_zeros(typingctx, x):
+    """Number of zero bits above the highest set bit of a nonzero uint64 (LLVM ctlz)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.ctlz(args[0], ir.Constant(ir.IntType(1), 0))
+
+    return types.uint64(types.uint64), codegen
+
+
+@intrinsic
+def _bit_count(typingctx, x):
+    """Number of set bits of a uint64 (LLVM ctpop)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return types.uint64(types.uint64), codegen
+
+
+@intrinsic
+def _bit_reverse(typingctx, x):
+    """uint64 with bit j moved to bit 63 - j (LLVM bitreverse)."""
+
+    def codegen(context, builder, signature, args):
+        fn = builder.module.declare_intrinsic("llvm.bitreverse", [ir.IntType(64)])
+        return builder.call(fn, [args[0]])
+
+    return types.uint64(types.uint64), codegen
+
+
+@njit(inline="always")
+def _carry_up(seeds, path):
+    """Sites reached from ``seeds`` going towards high bits, inside one word (no wrap).
+
+    ``path`` bit j: site j is reached from site j - 1. In run = path | seeds every
+    maximal run of ones that holds a seed is reached from its lowest seed upwards;
+    adding the seeds to the run clears it from there and carries into the first
+    zero above, so the bits that change, inside the run, are the reached ones
+    (seeds inside a run stay set and are added back).
     """
-    up = seeds
-    up_path = _ring_rotl(bonds, 1, width, used)  # bit j: bond j-1 -- j
-    down = seeds
-    down_path = bonds  # bit j: bond j -- j+1, crossed from j+1 to j
-    s = 1
-    while s < width and (up_path | down_path) != _ZERO:
-        up |= _ring_rotl(up, s, width, used) & up_path
-        up_path &= _ring_rotl(up_path, s, width, used)
-        down |= _ring_rotl(down, width - s, width, used) & down_path
-        down_path &= _ring_rotl(down_path, width - s, width, used)
-        s <<= 1
-    return up | down
+    run = path | seeds
+    return (((run + seeds) ^ run) & run) | seeds
+
+
+@njit(inline="always")
+def _row_fill(seeds, bonds, bonds_reversed, width, used):
+    """Sites of a ring row connected to ``seeds`` through ``bonds`` (bit j: bond j -- j+1 mod width).
+
+    Branch-free: the upward half by a carry (:func:`_carry_up`), the downward half
+    by the same carry on bit-reversed words (``bonds_reversed`` = bit reverse of
+    ``bonds``), each followed by one more carry from the site across the ring's
+    seam (bond width-1 -- 0) when the first one reached it.
+    """
+    top = np.uint64(width - 1)
+    path = (bonds << _ONE) & used
+    up = _carry_up(seeds, path) & used
+    up |= _carry_up((up >> top) & (bonds >> top) & _ONE, path)
+    down = _carry_up(_bit_reverse(seeds), bonds_reversed)
+    seam = (down >> _TOP) & (bonds >> top) & _ONE
+    down |= _carry_up(seam << np.uint64(64 - width), bonds_reversed)
+    return up | _bit_reverse(down)
 
 
 @njit(inline="always")
@@ -625,12 +680,128 @@ def wolff_rows(rows, digits, sign, n_steps, state, sizes):
     A bond joins the cluster when it is satisfied (sign = sign(J): aligned spins
     for J > 0, anti-aligned for J < 0) and active, with probability p_add = 1 -
     exp(-2 beta |J|) given bit-sliced by ``digits`` (uint64 (64,), as in
-    :func:`acceptance_tables`). Every bond of a row is drawn at once, 64 Bernoulli
-    bits from a few random words, the first time the growing cluster reaches the
-    row, so each bond is drawn once per cluster. The cluster grows by sweeps down
-    and up over the rows that a neighbouring row's growth may reach, each row
-    closed along its bonds by a parallel-prefix fill. ``rows`` uint64 (L, W) is
-    updated in place; cluster sizes go to ``sizes`` int64 (n_steps,).
+    :func:`acceptance_tables`). The bonds of a row are drawn 64 at a time, 64
+    Bernoulli bits from a few random words, when the growing cluster first
+    reaches the row, so each bond is drawn once per cluster, independently of
+    every other. ``rows`` uint64 (L, W) is updated in place; cluster sizes go to
+    ``sizes`` int64 (n_steps,); ``state`` uint64 (4,) is the xoshiro256** state,
+    advanced in place.
+    """
+    if rows.shape[1] == 1:
+        _wolff_ring(rows, digits, sign, n_steps, state, sizes)
+    else:
+        _wolff_words(rows, digits, sign, n_steps, state, sizes)
+
+
+@njit(inline="always")
+def _satisfied(a, b, flip_same, used):
+    """Bits where the bond between bit j of a and bit j of b is satisfied (aligned when flip_same)."""
+    differ = a ^ b
+    return (~differ if flip_same else differ) & used
+
+
+@njit(cache=True)
+def _wolff_ring(rows, digits, sign, n_steps, state, sizes):
+    """:func:`wolff_rows` for L <= 64: row i of the torus is the ring of L low bits of ``rows[i, 0]``.
+
+    Rows that hold new cluster sites not yet closed along their bonds are bits of
+    one word (``dirty``); they are taken in sweeps down and up the torus (lowest
+    dirty row below the sweep front by trailing zeros, highest by leading
+    zeros), so a row that its upper neighbour grows is closed in the same sweep.
+    Closing a row fills from its new sites only (:func:`_row_fill`) and passes
+    the sites it adds across the satisfied active vertical bonds to the rows
+    above and below. The bonds of a row and of its two vertical bond rows are
+    drawn the first time a sweep reaches it, each bond once per cluster.
+    """
+    L = rows.shape[0]
+    used = (_ALL >> np.uint64(64 - L)) if L < 64 else _ALL
+    cluster = np.zeros(L, dtype=np.uint64)
+    pending = np.zeros(L, dtype=np.uint64)
+    bond_h = np.zeros(L, dtype=np.uint64)
+    bond_r = np.zeros(L, dtype=np.uint64)  # bit reverse of bond_h
+    bond_v = np.zeros(L, dtype=np.uint64)  # bond_v[i]: rows i -- i+1
+    flip_same = sign > 0
+    s0 = state[0]
+    s1 = state[1]
+    s2 = state[2]
+    s3 = state[3]
+    for step in range(n_steps):
+        rnd, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+        site = np.int64((rnd >> np.uint64(11)) * (1.0 / 9007199254740992.0) * (L * L))
+        i0 = site // L
+        pending[i0] = _ONE << np.uint64(site - i0 * L)
+        dirty = _ONE << np.uint64(i0)
+        have_h = _ZERO
+        have_v = _ZERO
+        ready = _ZERO
+        front = i0
+        down = True
+        while dirty != _ZERO:
+            if down:
+                ahead = dirty & (_ALL << np.uint64(front)) if front < L else _ZERO
+                if ahead == _ZERO:
+                    down = False
+                    front = L - 1
+                    continue
+                i = np.int64(_trailing_zeros(ahead))
+                front = i + 1
+            else:
+                ahead = dirty & (_ALL >> np.uint64(63 - front)) if front >= 0 else _ZERO
+                if ahead == _ZERO:
+                    down = True
+                    front = 0
+                    continue
+                i = 63 - np.int64(_leading_zeros(ahead))
+                front = i - 1
+            bit = _ONE << np.uint64(i)
+            dirty &= ~bit
+            up = i - 1 if i > 0 else L - 1
+            dn = i + 1 if i < L - 1 else 0
+            if not (ready & bit):
+                if not (have_h & bit):
+                    sat = _satisfied(rows[i, 0], _ring_rotl(rows[i, 0], L - 1, L, used), flip_same, used)
+                    active, s0, s1, s2, s3 = _bernoulli_word(digits, s0, s1, s2, s3)
+                    bond_h[i] = active & sat
+                    bond_r[i] = _bit_reverse(active & sat)
+                    have_h |= bit
+                for v in (up, i):
+                    v_bit = _ONE << np.uint64(v)
+                    if not (have_v & v_bit):
+                        below = v + 1 if v < L - 1 else 0
+                        sat = _satisfied(rows[v, 0], rows[below, 0], flip_same, used)
+                        active, s0, s1, s2, s3 = _bernoulli_word(digits, s0, s1, s2, s3)
+                        bond_v[v] = active & sat
+                        have_v |= v_bit
+                ready |= bit
+            add = _row_fill(pending[i], bond_h[i], bond_r[i], L, used)
+            pending[i] = _ZERO
+            cluster[i] |= add
+            to_up = add & bond_v[up] & ~cluster[up]
+            pending[up] |= to_up
+            dirty |= np.uint64(to_up != _ZERO) << np.uint64(up)
+            to_dn = add & bond_v[i] & ~cluster[dn]
+            pending[dn] |= to_dn
+            dirty |= np.uint64(to_dn != _ZERO) << np.uint64(dn)
+        size = 0
+        for r in range(L):
+            rows[r, 0] ^= cluster[r]
+            size += np.int64(_bit_count(cluster[r]))
+            cluster[r] = _ZERO
+        sizes[step] = size
+    state[0] = s0
+    state[1] = s1
+    state[2] = s2
+    state[3] = s3
+
+
+@njit(cache=True)
+def _wolff_words(rows, digits, sign, n_steps, state, sizes):
+    """:func:`wolff_rows` for W >= 2 words a row.
+
+    Every bond of a row is drawn at once the first time the growing cluster
+    reaches the row. The cluster grows by sweeps down and up over the rows that a
+    neighbouring row's growth may reach, each row closed along its bonds by
+    parallel-prefix fills inside its words (:func:`_words_fill`).
     """
     L = rows.shape[0]
     n_words = rows.shape[1]
@@ -695,10 +866,7 @@ def wolff_rows(rows, digits, sign, n_steps, state, sizes):
                         cluster[i, w] = grown
                         changed = True
                 if changed:
-                    if n_words == 1:
-                        cluster[i, 0] = _row_fill(cluster[i, 0], bond_h[i, 0], L, used)
-                    else:
-                        _words_fill(cluster, bond_h, i, n_words)
+                    _words_fill(cluster, bond_h, i, n_words)
                     for nb in (up, dn):
                         if not queued[nb]:
                             queued[nb] = True

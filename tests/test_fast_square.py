@@ -129,7 +129,9 @@ def test_row_fill_matches_walking_along_the_ring(width):
                 grew = not np.array_equal(reached, before)
             if width <= 64:
                 used = np.uint64((1 << width) - 1)
-                got = fs._row_fill(as_words(seeds)[0, 0], as_words(bonds)[0, 0], width, used)
+                bond_word = as_words(bonds)[0, 0]
+                reversed_bonds = np.uint64(int(f"{int(bond_word):064b}"[::-1], 2))
+                got = fs._row_fill(as_words(seeds)[0, 0], bond_word, reversed_bonds, width, used)
                 assert got == as_words(reached)[0, 0]
             else:
                 cluster = as_words(seeds)
@@ -150,6 +152,55 @@ def test_flip_as_you_go_wolff_kernel_matches_kaufman():
         fs.wolff_steps(spins, lat.neighbours, threshold, 1, 5, state, stack, sizes)
         energy[t] = naive.energy_square(spins.reshape(16, 16)) / lat.n_sites
     assert abs(zscore(energy[500:], kaufman_energy_per_spin(16, 1.0 / T))) < 4
+
+
+def single_clusters(L, spins2d, T, J, n_trials, seed):
+    """Sizes of ``n_trials`` clusters grown from ``spins2d`` by the row-word and by the generic kernel."""
+    p_add = -np.expm1(-2.0 * abs(J) / T)
+    threshold = int(p_add * 2.0**64)
+    digits = fs.threshold_digits(threshold)
+    rows = fs.pack_rows(spins2d, fs.row_words(L))
+    lat = square(L)
+    sign = 1 if J > 0 else -1
+    row_state, site_state = seed_states(seed, 2)
+    stack = np.empty(L * L, dtype=np.int32)
+    size = np.empty(1, dtype=np.int64)
+    fast = np.empty(n_trials, dtype=np.int64)
+    generic = np.empty(n_trials, dtype=np.int64)
+    for t in range(n_trials):
+        fs.wolff_rows(rows.copy(), digits, sign, 1, row_state, size)
+        fast[t] = size[0]
+        fs.wolff_steps(
+            spins2d.ravel().copy(), lat.neighbours, np.uint64(threshold), sign, 1, site_state, stack, size
+        )
+        generic[t] = size[0]
+    return fast, generic, p_add
+
+
+@pytest.mark.parametrize(
+    ("L", "T", "J", "disorder"),
+    [(6, TC, 1.0, 0.5), (64, TC, 1.0, 0.5), (32, 2.0, 1.0, 0.1), (64, 1.5, -1.0, 0.1), (128, TC, 1.0, 0.1)],
+)
+def test_row_wolff_grows_the_same_clusters_as_the_generic_kernel(L, T, J, disorder):
+    # From one fixed configuration, independent trials: a lone seed happens with
+    # probability mean_s (1 - p_add)^k_s (k_s satisfied bonds at the seed), exactly;
+    # the mean size and mean squared size agree with the site-by-site kernel. A
+    # fraction ``disorder`` of spins is reversed from the ground state, so at 0.1
+    # the clusters span and wrap the torus.
+    spins = np.where(np.random.default_rng(L).random((L, L)) < disorder, -1, 1).astype(np.int8)
+    if J < 0:
+        spins[1::2, :] *= -1
+        spins[:, 1::2] *= -1
+    fast, generic, p_add = single_clusters(L, spins, T, J, 6000, seed=L)
+    aligned = sum(spins * np.roll(spins, shift, axis) for shift in (1, -1) for axis in (0, 1))
+    satisfied = (4 + np.sign(J) * aligned) // 2
+    lone = np.mean((1.0 - p_add) ** satisfied)
+    for sizes in (fast, generic):
+        hits = sizes == 1
+        assert abs(hits.mean() - lone) < 4 * np.sqrt(lone * (1 - lone) / hits.size)
+    for moment in (1, 2):
+        a, b = fast.astype(float) ** moment, generic.astype(float) ** moment
+        assert abs(a.mean() - b.mean()) < 4 * np.hypot(a.std(), b.std()) / np.sqrt(a.size)
 
 
 def run_series(chain, n, every=1, burn=200):
