@@ -700,6 +700,22 @@ def _satisfied(a, b, flip_same, used):
     return (~differ if flip_same else differ) & used
 
 
+@njit(inline="always")
+def _bernoulli_lanes(digits, L, spare, s0, s1, s2, s3):
+    """Bernoulli bits for the L <= 64 lanes of one row word, and the bits kept for the next call.
+
+    For L <= 32 one :func:`_bernoulli_word` serves two calls: its low half now,
+    its high half (kept in ``spare`` with a marker bit 63 set) the next time;
+    every bit is used once, so the bits of all calls stay independent.
+    """
+    if L <= 32 and spare != _ZERO:
+        return spare, _ZERO, s0, s1, s2, s3
+    active, s0, s1, s2, s3 = _bernoulli_word(digits, s0, s1, s2, s3)
+    if L <= 32:
+        return active, (active >> np.uint64(32)) | _HIGH, s0, s1, s2, s3
+    return active, _ZERO, s0, s1, s2, s3
+
+
 @njit(cache=True)
 def _wolff_ring(rows, digits, sign, n_steps, state, sizes):
     """:func:`wolff_rows` for L <= 64: row i of the torus is the ring of L low bits of ``rows[i, 0]``.
@@ -721,6 +737,7 @@ def _wolff_ring(rows, digits, sign, n_steps, state, sizes):
     bond_r = np.zeros(L, dtype=np.uint64)  # bit reverse of bond_h
     bond_v = np.zeros(L, dtype=np.uint64)  # bond_v[i]: rows i -- i+1
     flip_same = sign > 0
+    spare = _ZERO
     s0 = state[0]
     s1 = state[1]
     s2 = state[2]
@@ -760,7 +777,7 @@ def _wolff_ring(rows, digits, sign, n_steps, state, sizes):
             if not (ready & bit):
                 if not (have_h & bit):
                     sat = _satisfied(rows[i, 0], _ring_rotl(rows[i, 0], L - 1, L, used), flip_same, used)
-                    active, s0, s1, s2, s3 = _bernoulli_word(digits, s0, s1, s2, s3)
+                    active, spare, s0, s1, s2, s3 = _bernoulli_lanes(digits, L, spare, s0, s1, s2, s3)
                     bond_h[i] = active & sat
                     bond_r[i] = _bit_reverse(active & sat)
                     have_h |= bit
@@ -769,7 +786,7 @@ def _wolff_ring(rows, digits, sign, n_steps, state, sizes):
                     if not (have_v & v_bit):
                         below = v + 1 if v < L - 1 else 0
                         sat = _satisfied(rows[v, 0], rows[below, 0], flip_same, used)
-                        active, s0, s1, s2, s3 = _bernoulli_word(digits, s0, s1, s2, s3)
+                        active, spare, s0, s1, s2, s3 = _bernoulli_lanes(digits, L, spare, s0, s1, s2, s3)
                         bond_v[v] = active & sat
                         have_v |= v_bit
                 ready |= bit
