@@ -40,6 +40,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-quick", action="store_true", help="only the smoke profile")
+    parser.add_argument("--keep", default=None, help="keep the quick run in this folder (must not exist)")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -50,7 +51,9 @@ def main():
             shutil.rmtree(out)
         rows.append(("smoke profile from nothing", smoke, 90))
         if not args.skip_quick:
-            out = Path(tmp) / "quick"
+            out = Path(args.keep) if args.keep else Path(tmp) / "quick"
+            if out.exists():
+                raise SystemExit(f"error: {out} already exists")
             rows.append(("quick profile from nothing", [timed(["--out", str(out)])], 900))
             stages = json.loads((out / "timings.json").read_text())
             rows.append(
