@@ -84,7 +84,8 @@ def main():
         lines.append(f"| {label} | {statistics.median(times):.1f} | {runs} | < {target} |")
     if not args.skip_quick:
         lines += ["", "Stages of the quick run from nothing:", "", "| stage | seconds |", "|---|---|"]
-        lines += [f"| {s} | {t['seconds']:.1f} |" for s, t in stages.items()]
+        order = ("sample", "thermometers", "transfer", "measure", "plot", "report")
+        lines += [f"| {s} | {stages[s]['seconds']:.1f} |" for s in order if s in stages]
     text = "\n".join(lines) + "\n"
     (ROOT / "benchmarks" / "STUDY_TIMES.md").write_text(text)
     print(text)

@@ -16,26 +16,16 @@ import naive
 from ising import _fast_square as fs
 from ising import _kernels
 from ising._rng import seed_states
-from ising.autocorr import mean_error
 from ising.exact import enumerate_ising, kaufman_energy_per_spin
 from ising.lattice import cubic, square, triangular
 from ising.sampling import MarkovChain, sample_ensemble
+from zscores import two_sample_z, zscore
 
 TC = 2.0 / np.log(1.0 + np.sqrt(2.0))
 
 
 def random_spins(L, seed):
     return np.where(np.random.default_rng(seed).random((L, L)) < 0.5, -1, 1).astype(np.int8)
-
-
-def zscore(series, exact):
-    mean, err = mean_error(series)
-    return (mean - exact) / err
-
-
-def two_sample_z(a, b):
-    (ma, ea), (mb, eb) = mean_error(a), mean_error(b)
-    return (ma - mb) / np.hypot(ea, eb)
 
 
 def packed(L, spins2d):

@@ -8,22 +8,12 @@ probability ~6e-5 per check. Seeds are fixed, so the suite is deterministic.
 import numpy as np
 import pytest
 
-from ising.autocorr import mean_error
 from ising.exact import enumerate_ising, kaufman_energy_per_spin
 from ising.lattice import cubic, square, triangular
 from ising.sampling import sample_ensemble
+from zscores import two_sample_z, zscore
 
 TC = 2.0 / np.log(1.0 + np.sqrt(2.0))
-
-
-def zscore(series, exact):
-    mean, err = mean_error(series)
-    return (mean - exact) / err
-
-
-def two_sample_z(a, b):
-    (ma, ea), (mb, eb) = mean_error(a), mean_error(b)
-    return (ma - mb) / np.hypot(ea, eb)
 
 
 @pytest.mark.parametrize("algorithm", ["metropolis", "wolff"])
