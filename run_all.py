@@ -1,8 +1,8 @@
 """Run the whole study: sample -> thermometers -> transfer -> measure -> plot -> report.
 
     python run_all.py                         # quick profile, square L = 32
-    python run_all.py --profile smoke         # seconds; what the tests run
-    python run_all.py --lattice cubic --L 8   # swap in another lattice
+    python run_all.py --profile smoke         # under a minute; what the tests run
+    python run_all.py --lattice cubic --L 16  # swap in another lattice
     python run_all.py --only plot             # redraw figures from the saved tables
     python run_all.py --config study.toml     # anything else (see README)
 

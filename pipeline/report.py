@@ -68,7 +68,7 @@ def _combine(parts: list[dict]) -> str:
     return "inconclusive"
 
 
-def claims(tables: Path, rules: list[str], tc: float | None, band_scale: float) -> dict:
+def claims(tables: Path, rules: list[str]) -> dict:
     """The five claims' comparisons, each a dict of parts plus an overall verdict."""
     sparsity = pd.read_csv(tables / "sparsity.csv")
     corr = pd.read_csv(tables / "correlations.csv")
@@ -173,7 +173,7 @@ def write_report(run: Path, config: dict, stage_times: dict, tc: float | None, b
     """Write ``report.md`` and ``metrics.json`` into the run folder; returns the metrics."""
     tables = run / "tables"
     rules = config["transfer"]["rules"]
-    verdicts = claims(tables, rules, tc, band_scale)
+    verdicts = claims(tables, rules)
     thermo = thermometer_summary(tables)
     transfer = pd.read_csv(tables / "transfer_metrics.csv")
     sparsity = pd.read_csv(tables / "sparsity.csv")

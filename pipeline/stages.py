@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ising import __version__ as ising_version
 
-from .config import critical_temperature, lattice_levels, temperature_grid
+from .config import lattice_levels, temperature_grid
 from .store import Store, Task, key_of
 
 ROLES = ("train", "val", "test")
@@ -144,10 +144,6 @@ def ensemble_keys(index: dict, level: int, seed: int, role: str) -> list[str]:
     return [
         v["key"] for (lv, _T, s, r), v in sorted(index.items()) if lv == level and s == seed and r == role
     ]
-
-
-def tc_of(config: dict):
-    return critical_temperature(config)
 
 
 # --------------------------------------------------------------------------- thermometers
