@@ -24,13 +24,9 @@ def _rotl(x, k):
     return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
 
 
-@njit(cache=True)
-def next_u64(state):
-    """Next 64-bit word of the stream ``state`` (uint64[4], advanced in place)."""
-    s0 = state[0]
-    s1 = state[1]
-    s2 = state[2]
-    s3 = state[3]
+@njit(inline="always", cache=True)
+def xoshiro_step(s0, s1, s2, s3):
+    """One xoshiro256** step on a state held in four registers: (output, s0, s1, s2, s3)."""
     result = _rotl(s1 * np.uint64(5), 7) * np.uint64(9)
     t = s1 << np.uint64(17)
     s2 ^= s0
@@ -39,10 +35,13 @@ def next_u64(state):
     s0 ^= s3
     s2 ^= t
     s3 = _rotl(s3, 45)
-    state[0] = s0
-    state[1] = s1
-    state[2] = s2
-    state[3] = s3
+    return result, s0, s1, s2, s3
+
+
+@njit(cache=True)
+def next_u64(state):
+    """Next 64-bit word of the stream ``state`` (uint64[4], advanced in place)."""
+    result, state[0], state[1], state[2], state[3] = xoshiro_step(state[0], state[1], state[2], state[3])
     return result
 
 
