@@ -7,7 +7,7 @@ Run from the repository root::
 
 1. Attempted spin updates per nanosecond at T_c for L = 32, 64, 128, 256: the
    packed Metropolis kernel (attempted flips; every site once a sweep) serial and
-   banded over all of ``NUMBA_NUM_THREADS``, and Wolff (spins of the flipped
+   threaded over all of ``NUMBA_NUM_THREADS``, and Wolff (spins of the flipped
    clusters) on one thread. Timed after warm-up and JIT compilation; the median
    of ``--repeats`` runs. One-thread rates are in CPU time of the timing thread
    (time.thread_time), so other jobs on a shared machine do not enter; rates on
@@ -45,7 +45,6 @@ from ising import _fast_square as fs  # noqa: E402
 from ising._rng import seed_states  # noqa: E402
 from ising.autocorr import tau_int  # noqa: E402
 from ising.lattice import CRITICAL_TEMPERATURES, square  # noqa: E402
-from ising.sampling import _BAND_DEPTH as BAND_DEPTH  # noqa: E402
 from ising.sampling import MarkovChain  # noqa: E402
 
 TC = float(CRITICAL_TEMPERATURES["square"])
@@ -61,7 +60,7 @@ def clock(threads: int) -> float:
 
 
 def metropolis_kernel_flips_per_ns(L: int, threads: int, repeats: int, updates: float = 2e8) -> float:
-    """Median attempted flips per ns of the packed Metropolis kernel: serial, or banded over ``threads``."""
+    """Median attempted flips per ns of the packed Metropolis kernel, serial or over ``threads`` bands."""
     numba.set_num_threads(threads)
     lanes, rows, cols = fs.layout(L)
     used, odd = fs.lane_masks(L)
@@ -73,7 +72,11 @@ def metropolis_kernel_flips_per_ns(L: int, threads: int, repeats: int, updates: 
         if threads == 1:
             fs.metropolis_sweeps(words, sweeps, states, *tables, lanes, used, odd)
         else:
-            fs.metropolis_sweeps_banded(words, sweeps, states, *tables, lanes, used, odd, threads, BAND_DEPTH)
+            sync = fs.sync_counters(threads)
+            if not fs.metropolis_sweeps_threaded(
+                words, sweeps, states, *tables, lanes, used, odd, threads, sync
+            ):
+                raise RuntimeError(f"the threading layer did not run {threads} bands at once")
 
     run(100)  # compilation and relaxation from the ordered start
     sweeps = max(20, int(updates / (L * L)))
@@ -246,7 +249,8 @@ def main(argv=None) -> int:
         "machine do not enter); the several-thread rate is per nanosecond of wall time.",
         "",
         "Metropolis: the multi-spin-coded checkerboard kernel (attempted flips / ns), serial on one",
-        f"thread and banded over {all_threads} threads ({BAND_DEPTH} sweeps a launch).",
+        f"thread and over {all_threads} threads (one band of columns a thread, one launch a call, each",
+        "band waiting only for its neighbours' previous half-sweep).",
         "Wolff: spins in flipped clusters / ns (bit-parallel clusters on row words), one thread.",
         "",
     ]

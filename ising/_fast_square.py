@@ -26,7 +26,8 @@ with bitwise logic:
 
 Each column x of words owns one xoshiro256** stream, so a chain's result does
 not depend on how many threads update the columns of a colour class
-(:func:`metropolis_sweeps_banded` runs bands of columns with halo copies).
+(:func:`metropolis_sweeps_threaded` runs bands of columns on threads that wait
+only for their neighbouring bands).
 
 Wolff (:func:`wolff_rows`) keeps row i of the torus in W words (W = 1 for L <= 64,
 L / 64 when 64 divides L); the bonds of a row are drawn 64 at a time as
@@ -41,6 +42,7 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+from . import _sync
 from ._rng import xoshiro_step as _xoshiro
 
 _ONE = np.uint64(1)
@@ -248,6 +250,31 @@ def _update_column(words, c, x, classes, digits, lanes, used, odd, masks, s0, s1
     return s0, s1, s2, s3
 
 
+@njit(inline="always")
+def _update_columns(words, c, x0, x1, states, classes, digits, lanes, used, odd, masks):
+    """Metropolis update of colour ``c`` in the columns x0 .. x1 - 1, each with its own stream."""
+    for x in range(x0, x1):
+        s0, s1, s2, s3 = _update_column(
+            words,
+            c,
+            x,
+            classes,
+            digits,
+            lanes,
+            used,
+            odd,
+            masks,
+            states[x, 0],
+            states[x, 1],
+            states[x, 2],
+            states[x, 3],
+        )
+        states[x, 0] = s0
+        states[x, 1] = s1
+        states[x, 2] = s2
+        states[x, 3] = s3
+
+
 @njit(cache=True)
 def metropolis_sweeps(words, n_sweeps, states, classes, digits, lanes, used, odd):
     """``n_sweeps`` checkerboard Metropolis sweeps of packed words, on one thread.
@@ -260,101 +287,45 @@ def metropolis_sweeps(words, n_sweeps, states, classes, digits, lanes, used, odd
     masks = np.empty(classes.shape[0], dtype=np.uint64)
     for _ in range(n_sweeps):
         for c in range(2):
-            for x in range(cols):
-                s0, s1, s2, s3 = _update_column(
-                    words,
-                    c,
-                    x,
-                    classes,
-                    digits,
-                    lanes,
-                    used,
-                    odd,
-                    masks,
-                    states[x, 0],
-                    states[x, 1],
-                    states[x, 2],
-                    states[x, 3],
-                )
-                states[x, 0] = s0
-                states[x, 1] = s1
-                states[x, 2] = s2
-                states[x, 3] = s3
+            _update_columns(words, c, 0, cols, states, classes, digits, lanes, used, odd, masks)
+
+
+def sync_counters(n_bands: int) -> np.ndarray:
+    """Zeroed int64 counters for one call of :func:`metropolis_sweeps_threaded` on ``n_bands`` bands."""
+    return np.zeros((n_bands + 2) * _sync.STRIDE, dtype=np.int64)
 
 
 @njit(cache=True, parallel=True)
-def metropolis_sweeps_banded(words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, depth):
-    """The same chain as :func:`metropolis_sweeps`, bit for bit, on ``n_bands`` threads.
+def metropolis_sweeps_threaded(words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, sync):
+    """The same chain as :func:`metropolis_sweeps`, bit for bit, with one thread per band of columns.
 
-    The columns are cut into bands. For each group of ``depth`` sweeps a band
-    copies itself plus ``2 depth`` halo columns on each side, words and streams,
-    and runs the 2 depth half-sweeps on the copy, updating at half-sweep t only
-    the columns whose dependency cone lies inside the copy (the copy shrinks by a
-    column per side per half-sweep). Halo columns repeat their owners' work with
-    their owners' streams, so the band's own columns end exactly as in the serial
-    chain: one parallel launch per ``depth`` sweeps instead of two per sweep.
+    The columns are cut into ``n_bands`` contiguous bands, one per thread of a
+    single parallel launch. Each band updates its columns colour by colour and
+    publishes the half-sweeps it has finished (a release store into ``sync``,
+    from :func:`sync_counters`); before half-sweep t it waits until both
+    neighbouring bands have finished half-sweep t - 1, so the other-colour words
+    it reads are final and no neighbour overwrites them while it reads. Only
+    adjacent bands wait on each other, and only at their edges' pace.
+
+    Returns True when the sweeps were done; False, with nothing changed, when
+    the bands did not all run at once (:func:`ising._sync.rendezvous`), e.g.
+    because the threading layer ran them one after another.
     """
-    rows = words.shape[1]
     cols = words.shape[2]
-    n_cls = classes.shape[0]
-    # Bands read one buffer and write the other, so no band overwrites columns
-    # that another band is still copying.
-    src_words = words
-    src_states = states
-    dst_words = np.empty_like(words)
-    dst_states = np.empty_like(states)
-    done = 0
-    while done < n_sweeps:
-        sweeps = min(depth, n_sweeps - done)
-        halo = 2 * sweeps
-        for band in prange(n_bands):
+    for band in prange(n_bands):
+        if _sync.rendezvous(sync, n_bands, _sync.RENDEZVOUS_SPINS):
             x0 = band * cols // n_bands
             x1 = (band + 1) * cols // n_bands
-            width = x1 - x0 + 2 * halo
-            local = np.empty((2, rows, width), dtype=np.uint64)
-            streams = np.empty((width, 4), dtype=np.uint64)
-            for u in range(width):
-                x = (x0 - halo + u) % cols
-                for c in range(2):
-                    for r in range(rows):
-                        local[c, r, u] = src_words[c, r, x]
-                for q in range(4):
-                    streams[u, q] = src_states[x, q]
-            masks = np.empty(n_cls, dtype=np.uint64)
-            for t in range(halo):
-                for u in range(t + 1, width - t - 1):
-                    s0, s1, s2, s3 = _update_column(
-                        local,
-                        t & 1,
-                        u,
-                        classes,
-                        digits,
-                        lanes,
-                        used,
-                        odd,
-                        masks,
-                        streams[u, 0],
-                        streams[u, 1],
-                        streams[u, 2],
-                        streams[u, 3],
-                    )
-                    streams[u, 0] = s0
-                    streams[u, 1] = s1
-                    streams[u, 2] = s2
-                    streams[u, 3] = s3
-            for u in range(halo, width - halo):
-                x = x0 - halo + u
-                for c in range(2):
-                    for r in range(rows):
-                        dst_words[c, r, x] = local[c, r, u]
-                for q in range(4):
-                    dst_states[x, q] = streams[u, q]
-        src_words, dst_words = dst_words, src_words
-        src_states, dst_states = dst_states, src_states
-        done += sweeps
-    if src_words is not words:
-        words[...] = src_words
-        states[...] = src_states
+            left = (2 + (band + n_bands - 1) % n_bands) * _sync.STRIDE
+            right = (2 + (band + 1) % n_bands) * _sync.STRIDE
+            mine = (2 + band) * _sync.STRIDE
+            masks = np.empty(classes.shape[0], dtype=np.uint64)
+            for t in range(2 * n_sweeps):
+                _sync.wait_at_least(sync, left, t)
+                _sync.wait_at_least(sync, right, t)
+                _update_columns(words, t & 1, x0, x1, states, classes, digits, lanes, used, odd, masks)
+                _sync.store_release(sync, mine, t + 1)
+    return sync[_sync.STRIDE] == 1
 
 
 @njit(cache=True)

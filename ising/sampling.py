@@ -28,12 +28,9 @@ ALGORITHMS = ("metropolis", "wolff", "auto")
 #: ``auto`` uses Wolff within this relative distance of T_c.
 WOLFF_WINDOW = 0.15
 
-#: Fewest packed columns (L / 2) per thread for the banded parallel Metropolis;
-#: below it the halo and launch costs eat the gain, and one thread runs.
-_BAND_MIN_COLUMNS = 32
-
-#: Sweeps per parallel launch of the banded Metropolis (measured best for L = 128, 256).
-_BAND_DEPTH = 3
+#: Fewest packed columns (L / 2) per thread for the threaded Metropolis; below
+#: it the threads wait on each other more than they work, and one thread runs.
+_BAND_MIN_COLUMNS = 16
 
 #: Calls between re-measurements of the slower of threaded and serial packed Metropolis.
 _REPROBE_EVERY = 16
@@ -141,7 +138,7 @@ class MarkovChain:
             self._used, self._odd = _fast_square.lane_masks(side)
             self._classes, self._digits = _fast_square.acceptance_tables(self.beta, self.J, self.h)
             self._states = seed_states(self.seed, cols)
-            self._sweep_rates = {"banded": None, "serial": None}
+            self._sweep_rates = {"threaded": None, "serial": None}
             self._parallel_calls = 0
             self._words = _fast_square.pack(spins.reshape(side, side), self._lanes, self._rows)
         else:
@@ -244,29 +241,34 @@ class MarkovChain:
     def _packed_sweeps(self, n_sweeps):
         """Packed Metropolis sweeps, on all threads when that is measured to be faster.
 
-        The banded (threaded) and serial kernels give the same bits, so the
-        choice, made from the sweeps per second each achieves on this chain, only
-        changes the speed: on a machine whose cores are busy with other work the
-        threads wait on each other and one thread is faster.
+        The threaded and serial kernels give the same bits, so the choice, made
+        from the sweeps per second each achieves on this chain, only changes the
+        speed: on a machine whose cores are busy with other work the threads wait
+        on each other and one thread is faster. If the threading layer cannot run
+        the bands at once, the threaded kernel declines and is not tried again.
         """
         args = (self._classes, self._digits, self._lanes, self._used, self._odd)
         threads = numba.get_num_threads()
-        if threads == 1 or self._words.shape[2] // threads < _BAND_MIN_COLUMNS or n_sweeps < _BAND_DEPTH:
+        rates = self._sweep_rates
+        if threads == 1 or self._words.shape[2] // threads < _BAND_MIN_COLUMNS or rates["threaded"] == 0.0:
             _fast_square.metropolis_sweeps(self._words, n_sweeps, self._states, *args)
             return
-        rates = self._sweep_rates
         self._parallel_calls += 1
         if None in rates.values():
-            mode = "banded" if rates["banded"] is None else "serial"
+            mode = "threaded" if rates["threaded"] is None else "serial"
         else:
             mode = max(rates, key=rates.get)
             if self._parallel_calls % _REPROBE_EVERY == 0:
                 mode = min(rates, key=rates.get)
         start = time.perf_counter()
-        if mode == "banded":
-            _fast_square.metropolis_sweeps_banded(
-                self._words, n_sweeps, self._states, *args, threads, _BAND_DEPTH
-            )
+        if mode == "threaded":
+            sync = _fast_square.sync_counters(threads)
+            if not _fast_square.metropolis_sweeps_threaded(
+                self._words, n_sweeps, self._states, *args, threads, sync
+            ):
+                rates["threaded"] = 0.0
+                _fast_square.metropolis_sweeps(self._words, n_sweeps, self._states, *args)
+                return
         else:
             _fast_square.metropolis_sweeps(self._words, n_sweeps, self._states, *args)
         rate = n_sweeps / max(time.perf_counter() - start, 1e-9)

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 
+import numba
 import numpy as np
 import pytest
 
@@ -320,7 +321,8 @@ def test_acceptance_probability_of_every_class_with_field_and_negative_coupling(
             assert abs(observed - q) < 4 * np.sqrt(q * (1 - q) / n), (value, observed, q)
 
 
-def banded_matches_serial(L, n_bands, depth, n_sweeps=7):
+def threaded_run(L, n_bands, n_sweeps=7):
+    """(serial words, serial streams, threaded words, threaded streams, threaded kernel's answer)."""
     lanes, rows, cols = fs.layout(L)
     used, odd = fs.lane_masks(L)
     tables = fs.acceptance_tables(1 / 2.3, 1.0, 0.1)
@@ -328,19 +330,40 @@ def banded_matches_serial(L, n_bands, depth, n_sweeps=7):
     states = seed_states(8, cols)
     w2, s2 = words.copy(), states.copy()
     fs.metropolis_sweeps(words, n_sweeps, states, *tables, lanes, used, odd)
-    fs.metropolis_sweeps_banded(w2, n_sweeps, s2, *tables, lanes, used, odd, n_bands, depth)
-    return np.array_equal(words, w2) and np.array_equal(states, s2)
+    ran = fs.metropolis_sweeps_threaded(
+        w2, n_sweeps, s2, *tables, lanes, used, odd, n_bands, fs.sync_counters(n_bands)
+    )
+    return words, states, w2, s2, ran
 
 
-@pytest.mark.parametrize(
-    ("L", "n_bands", "depth"), [(16, 2, 1), (16, 3, 2), (64, 2, 3), (128, 4, 2), (6, 2, 4)]
-)
-def test_banded_parallel_kernel_is_bit_identical_to_serial(L, n_bands, depth):
-    assert banded_matches_serial(L, n_bands, depth)
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two Numba threads")
+@pytest.mark.parametrize("L", [6, 16, 64, 128])
+def test_threaded_kernel_is_bit_identical_to_serial(L):
+    numba.set_num_threads(2)
+    try:
+        words, states, w2, s2, ran = threaded_run(L, 2, n_sweeps=9)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    assert ran
+    assert np.array_equal(words, w2) and np.array_equal(states, s2)
+
+
+def test_threaded_kernel_declines_when_its_bands_cannot_run_at_once():
+    # Two bands on one thread run one after the other: the first gives up waiting
+    # for the second instead of deadlocking, and neither touches the chain.
+    numba.set_num_threads(1)
+    try:
+        lanes, rows, cols = fs.layout(16)
+        start = packed(16, random_spins(16, 4))
+        _, _, w2, s2, ran = threaded_run(16, 2)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    assert not ran
+    assert np.array_equal(w2, start) and np.array_equal(s2, seed_states(8, cols))
 
 
 def test_same_seed_same_bytes_for_any_thread_count():
-    # with two threads the chain tries the banded kernel, then the serial one, then the faster
+    # with two threads the chain tries the threaded kernel, then the serial one, then the faster
     code = (
         "from ising.lattice import square; from ising.sampling import MarkovChain;"
         "import sys, hashlib; c = MarkovChain(square(128), 2.27, algorithm='metropolis', seed=3);"
