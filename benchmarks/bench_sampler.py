@@ -14,7 +14,7 @@ Run from the repository root::
    several threads are in wall time.
 2. Independent configurations per second at T_c for L = 16, 32, 64, one thread:
    (time units per CPU second) / (2 tau_int of |m|), tau_int (Sokal window,
-   ising.autocorr) from one series at least 2000 tau_int long, the rate the
+   ising.autocorr) from one series at least 20000 tau_int long (about 3 % error), the rate the
    median of ``--repeats`` timed runs without measurements.
 3. Memory of one 256 x 256 chain sampling 1000 configurations with
    ``sample_ensemble`` in a fresh process: resident set size before sampling and
@@ -103,6 +103,10 @@ def wolff_flips_per_ns(L: int, repeats: int, updates: float = 5e7) -> float:
     return float(np.median(rates))
 
 
+#: Length of the |m| series for tau_int, in units of tau_int: relative error about sqrt(20 / this).
+SERIES_TAUS = 20000
+
+
 def independent_per_second(L: int, algorithm: str, repeats: int) -> dict:
     """tau_int of |m| (time units), time units per second, and their ratio / 2, at T_c on one thread."""
     numba.set_num_threads(1)
@@ -111,7 +115,7 @@ def independent_per_second(L: int, algorithm: str, repeats: int) -> dict:
     _, abs_m = chain.series(50000)
     while True:
         tau = tau_int(abs_m, quiet=True)
-        if abs_m.size >= 2000 * tau or abs_m.size >= 1 << 21:
+        if abs_m.size >= SERIES_TAUS * tau or abs_m.size >= 1 << 24:
             break
         _, more = chain.series(abs_m.size)
         abs_m = np.concatenate([abs_m, more])
@@ -265,7 +269,7 @@ def main(argv=None) -> int:
         "## Independent configurations per second at T_c, one thread",
         "",
         "(time units per CPU second) / (2 tau_int of |m|); time unit: a sweep (Metropolis) or a cluster",
-        "flip (Wolff). tau_int from one series >= 2000 tau_int long (error: Sokal's estimate).",
+        f"flip (Wolff). tau_int from one series >= {SERIES_TAUS} tau_int long (error: Sokal's estimate).",
         "",
         "| L | Metropolis tau_int | Metropolis sweeps/s | Metropolis indep./s "
         "| Wolff tau_int | Wolff clusters/s | Wolff indep./s | Wolff / Metropolis |",
