@@ -244,13 +244,15 @@ class MarkovChain:
         The threaded and serial kernels give the same bits, so the choice, made
         from the sweeps per second each achieves on this chain, only changes the
         speed: on a machine whose cores are busy with other work the threads wait
-        on each other and one thread is faster. If the threading layer cannot run
-        the bands at once, the threaded kernel declines and is not tried again.
+        on each other and one thread is faster. If the threads cannot run at once
+        (a busy machine, or a threading layer that runs them one after another),
+        the threaded kernel declines, counts as rate 0 and is retried only when
+        the slower kernel is re-measured.
         """
         args = (self._classes, self._digits, self._lanes, self._used, self._odd)
         threads = numba.get_num_threads()
         rates = self._sweep_rates
-        if threads == 1 or self._words.shape[2] // threads < _BAND_MIN_COLUMNS or rates["threaded"] == 0.0:
+        if threads == 1 or self._words.shape[2] // threads < _BAND_MIN_COLUMNS:
             _fast_square.metropolis_sweeps(self._words, n_sweeps, self._states, *args)
             return
         self._parallel_calls += 1
@@ -272,7 +274,7 @@ class MarkovChain:
         else:
             _fast_square.metropolis_sweeps(self._words, n_sweeps, self._states, *args)
         rate = n_sweeps / max(time.perf_counter() - start, 1e-9)
-        rates[mode] = rate if rates[mode] is None else 0.5 * (rates[mode] + rate)
+        rates[mode] = rate if not rates[mode] else 0.5 * (rates[mode] + rate)
 
     def _measure(self) -> tuple[float, float]:
         if self._measured is None:

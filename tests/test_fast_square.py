@@ -362,6 +362,34 @@ def test_threaded_kernel_declines_when_its_bands_cannot_run_at_once():
     assert np.array_equal(w2, start) and np.array_equal(s2, seed_states(8, cols))
 
 
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two Numba threads")
+def test_chain_loses_no_sweeps_when_the_threaded_kernel_declines(monkeypatch):
+    calls = []
+
+    def declining(*args):
+        calls.append(args[1])
+        return False
+
+    serial = MarkovChain(square(64), 2.27, algorithm="metropolis", seed=3)
+    numba.set_num_threads(1)
+    try:
+        for _ in range(40):
+            serial.advance(3)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    monkeypatch.setattr(fs, "metropolis_sweeps_threaded", declining)
+    numba.set_num_threads(2)
+    try:
+        chain = MarkovChain(square(64), 2.27, algorithm="metropolis", seed=3)
+        for _ in range(40):
+            chain.advance(3)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    # tried first, then again whenever the slower kernel is re-measured
+    assert len(calls) >= 3
+    assert np.array_equal(chain.spins, serial.spins)
+
+
 def test_same_seed_same_bytes_for_any_thread_count():
     # with two threads the chain tries the threaded kernel, then the serial one, then the faster
     code = (
