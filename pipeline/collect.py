@@ -16,7 +16,7 @@ import pandas as pd
 
 from .store import Store
 
-__all__ = ["collect_tables", "write_table", "TABLES"]
+__all__ = ["collect_tables", "write_table", "epochs_to_fraction", "TABLES"]
 
 #: Tables of the run folder that figures and the report are drawn from.
 TABLES = (
@@ -102,25 +102,51 @@ def _transfer_rows(store: Store, transfers: dict, fraction: float) -> tuple[list
         hist = pd.read_csv(Path(entry["path"]) / "histories.csv")
         histories.append(hist)
         for model, group in hist.groupby("model"):
-            loss = group[group["metric"] == "loss"].sort_values("epoch")["value"].to_numpy()
-            # Epochs until the model has made `fraction` of its total loss decrease (C5).
-            target = loss[0] - fraction * (loss[0] - loss.min())
+            curve = group[group["metric"] == "loss"].sort_values("epoch")
+            epoch, loss = curve["epoch"].to_numpy(), curve["value"].to_numpy()
             check = res["checks"].get(model, {})
             rows.append(
                 {
                     "model": model,
                     "seed": seed,
-                    "epochs_run": len(loss),
+                    "epochs_run": int(epoch[-1]),
                     "initial_loss": loss[0],
                     "final_loss": loss.min(),
-                    # first epoch (1-based) at or below the target; plotting stays free of Keras
-                    "epochs_to_convergence": int(np.argmax(loss <= target)) + 1,
+                    "epochs_to_convergence": epochs_to_fraction(epoch, loss, fraction),
                     "test_loss": res["test_loss"].get(model),
                     "sign_agreement": check.get("agreement"),
                     "rg_check_passed": check.get("passed"),
                 }
             )
     return rows, histories
+
+
+def epochs_to_fraction(epoch, loss, fraction: float) -> int:
+    """Epochs a model needs to make ``fraction`` of its total training-loss decrease (claim C5).
+
+    Parameters
+    ----------
+    epoch : int (n,)
+        Epoch numbers, increasing; epoch 0 is the untrained model
+        (``transfer.learned.fit_model`` records its loss before fitting).
+    loss : float (n,)
+        Training loss at each epoch.
+    fraction : float in (0, 1]
+
+    Returns
+    -------
+    The first epoch whose decrease ``loss[0] - loss`` is at least ``fraction`` of the
+    largest decrease ``loss[0] - min(loss)``: the decrease is counted from the first
+    entry, the untrained loss. 0 when the loss never falls below its start. Plain NumPy,
+    so tables are made without Keras.
+    """
+    epoch, loss = np.asarray(epoch), np.asarray(loss, dtype=np.float64)
+    if epoch.shape != loss.shape or loss.size == 0:
+        raise ValueError(f"epoch and loss need the same non-empty shape, got {epoch.shape} and {loss.shape}")
+    if not 0 < fraction <= 1:
+        raise ValueError(f"the convergence fraction must lie in (0, 1], got {fraction}")
+    decrease = loss[0] - loss
+    return int(epoch[np.argmax(decrease >= fraction * decrease.max())])
 
 
 def _initialisation(model: str) -> str:

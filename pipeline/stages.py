@@ -382,7 +382,7 @@ def build_transfer(
         return {
             "checks": checks,
             "test_loss": test_loss,
-            "epochs_run": {k: len(h["loss"]) for k, h in histories.items()},
+            "epochs_run": {k: h["epoch"][-1] for k, h in histories.items()},
         }
 
     Store(store_root).build("transfer", key, spec, work)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from pipeline.collect import epochs_to_fraction
 from pipeline.config import build_config, temperature_grid
 from pipeline.run import run_study
 from pipeline.store import Store
@@ -22,6 +23,12 @@ def quiet_run(config, out, **kwargs):
     lines = []
     run_study(config, out, progress=False, log=lines.append, **kwargs)
     return lines
+
+
+def training_curve(histories: pd.DataFrame, row) -> pd.DataFrame:
+    """The training-loss rows of one model and seed (a row of transfer_metrics), by epoch."""
+    curve = histories[(histories["model"] == row.model) & (histories["seed"] == row.seed)]
+    return curve[curve["split"] == "train"].sort_values("epoch")
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +105,31 @@ def test_changed_parameter_redoes_only_what_depends_on_it(smoke, tmp_path):
     assert ran["thermometers"].startswith("[thermometers] 0 of")
     assert ran["transfer"].startswith("[transfer] 2 of 2")
     assert ran["measure"].startswith("[measure] 2 of 2")
+
+
+def test_transfer_histories_start_from_the_untrained_loss(smoke):
+    """Epoch 0 of every training curve is the untrained model; C5 counts the decrease from it."""
+    histories = pd.read_csv(smoke["out"] / "tables" / "training_histories.csv")
+    metrics = pd.read_csv(smoke["out"] / "tables" / "transfer_metrics.csv")
+    fraction = smoke["config"]["transfer"]["convergence_fraction"]
+    assert len(metrics) > 0
+    for row in metrics.itertuples():
+        curve = training_curve(histories, row)
+        assert curve["epoch"].iloc[0] == 0 and row.epochs_run == curve["epoch"].iloc[-1]
+        assert row.initial_loss == curve["loss"].iloc[0]
+        assert row.epochs_to_convergence == epochs_to_fraction(curve["epoch"], curve["loss"], fraction)
+
+
+def test_epochs_to_fraction_counts_from_the_first_entry():
+    # 90 % of the decrease 1.0 -> 0.1 is reached at 0.19, in epoch 1; counted from the first
+    # epoch's loss (0.18) instead it would be reached only in epoch 3.
+    epoch, loss = [0, 1, 2, 3], [1.0, 0.18, 0.15, 0.1]
+    assert epochs_to_fraction(epoch, loss, 0.9) == 1
+    assert epochs_to_fraction(epoch[1:], loss[1:], 0.9) == 3
+    assert epochs_to_fraction(epoch, loss, 1.0) == 3
+    assert epochs_to_fraction([0, 1, 2], [0.5, 0.7, 0.6], 0.9) == 0  # never below the start
+    with pytest.raises(ValueError, match="fraction"):
+        epochs_to_fraction(epoch, loss, 0.0)
 
 
 def test_killed_run_resumes_to_the_same_results(smoke, tmp_path):

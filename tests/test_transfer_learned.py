@@ -69,7 +69,7 @@ def test_learned_decimation_encoder_reaches_99_percent(lattice, thermometer):
     encoder = build_encoder(lattice, init_from=thermometer)
     history = train_rg_encoder(encoder, train, val, lattice, "decimation", epochs=10, seed=0, **FAST)
     assert set(history) == {"epoch", "loss", "sign_agreement", "val_loss", "val_sign_agreement"}
-    assert history["epoch"] == list(range(1, 11))
+    assert history["epoch"] == list(range(11))
     assert encoder.history_ == history
     report = check_rg_encoder(encoder, test, lattice, "decimation")
     assert report["passed"], report["message"]
@@ -135,7 +135,7 @@ def test_autoencoder_and_rg_encode_decode_train(lattice, thermometer):
     np.testing.assert_array_equal(encode(rg, spins[:5]), block_spins(spins[:5], lattice, "decimation"))
     frame = history_frame({"ae": ae_history, "rg": rg_history})
     assert list(frame.columns) == ["model", "epoch", "metric", "value"]
-    assert len(frame) == 2 * 4 * 12
+    assert len(frame) == 2 * 4 * (12 + 1)  # 4 metrics at epochs 0 (untrained) to 12
 
 
 def test_learned_encoder_is_frozen_inside_encode_decode(lattice, thermometer):
@@ -191,10 +191,31 @@ def test_input_size_mismatch_is_a_clear_error(lattice, thermometer):
         build_rg_encode_decode(lattice, "median")
 
 
+def test_history_starts_with_the_untrained_loss(lattice):
+    """Epoch 0 is the model before fitting: its training and validation MSE, recomputed in NumPy."""
+    spins = random_spins(lattice, 300, seed=7)
+    train, val = spins[:200], spins[200:]
+    encoder = build_encoder(lattice, seed=2)
+    untrained = {
+        key: float(np.mean((encode(encoder, x) - block_spins(x, lattice, "decimation")) ** 2))
+        for key, x in (("loss", train), ("val_loss", val))
+    }
+    history = train_rg_encoder(encoder, train, val, lattice, "decimation", epochs=3, seed=0, **FAST)
+    assert history["epoch"] == [0, 1, 2, 3]
+    for key, value in untrained.items():
+        # float32 sums over 200 x 16 units: relative rounding far below 1e-4
+        assert history[key][0] == pytest.approx(value, rel=1e-4), key
+    # a random Dense(tanh) start is far from the block spins; the first epoch already learns
+    assert history["loss"][0] > 0.5 and history["loss"][1] < history["loss"][0]
+    assert epochs_to_loss(history, history["loss"][0]) == 0
+    assert epochs_to_loss(history, history["loss"][1]) == 1
+
+
 def test_epochs_to_loss():
     history = {"loss": [1.0, 0.5, 0.2, 0.3, 0.1]}
     assert epochs_to_loss(history, 0.5) == 2
     assert epochs_to_loss(history, 0.15) == 5
     assert epochs_to_loss(history, 0.05) is None
+    assert epochs_to_loss({"epoch": [0, 1, 2, 3, 4], **history}, 0.5) == 1
     with pytest.raises(ValueError, match="no 'val_loss' entry"):
         epochs_to_loss(history, 0.1, key="val_loss")

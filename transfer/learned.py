@@ -218,9 +218,13 @@ def fit_model(
     trains for all ``epochs``. ``seed`` fixes Keras' shuffling and dropout
     streams (``keras.utils.set_random_seed``).
 
-    Returns ``{"epoch": [1, 2, ...], "loss": [...], "sign_agreement": [...],
+    Returns ``{"epoch": [0, 1, 2, ...], "loss": [...], "sign_agreement": [...],
     "val_loss": [...], "val_sign_agreement": [...]}`` (floats per epoch); the
-    same dict is kept on the model as ``model.history_``.
+    same dict is kept on the model as ``model.history_``. Epoch 0 holds the
+    untrained model's losses and metrics (``model.evaluate`` before fitting),
+    so a loss decrease is measured from the start of training; epochs 1, 2, ...
+    hold Keras' per-epoch values (training loss averaged over the epoch's
+    batches, validation loss at the epoch's end).
     """
     if (x_val is None) != (y_val is None):
         raise ValueError("pass both x_val and y_val, or neither")
@@ -240,9 +244,12 @@ def fit_model(
                 restore_best_weights=True,
             )
         )
+    data = (_as_float(x), _as_float(y))
+    initial = _evaluate(model, data, batch_size)
+    if validation is not None:
+        initial |= {f"val_{k}": v for k, v in _evaluate(model, validation, batch_size).items()}
     fitted = model.fit(
-        _as_float(x),
-        _as_float(y),
+        *data,
         validation_data=validation,
         epochs=epochs,
         batch_size=batch_size,
@@ -250,10 +257,16 @@ def fit_model(
         callbacks=callbacks,
         verbose=verbose,
     )
-    history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
-    history = {"epoch": list(range(1, len(history["loss"]) + 1)), **history}
+    history = {key: [initial[key], *map(float, values)] for key, values in fitted.history.items()}
+    history = {"epoch": list(range(len(history["loss"]))), **history}
     model.history_ = history
     return history
+
+
+def _evaluate(model: keras.Model, data: tuple, batch_size: int) -> dict[str, float]:
+    """Loss and metrics of a compiled model on ``(x, y)`` at its current weights."""
+    results = model.evaluate(*data, batch_size=batch_size, verbose=0, return_dict=True)
+    return {key: float(value) for key, value in results.items()}
 
 
 def train_rg_encoder(
@@ -368,10 +381,15 @@ def check_rg_encoder(
 
 
 def epochs_to_loss(history: dict, threshold: float, key: str = "loss") -> int | None:
-    """First epoch (1-based) at which ``history[key] <= threshold``, or None if never."""
+    """First epoch at which ``history[key] <= threshold``, or None if never.
+
+    Epochs are ``history["epoch"]`` (0 is the untrained model, see
+    :func:`fit_model`); a history without that entry counts from 1.
+    """
     if key not in history:
         raise ValueError(f"history has no {key!r} entry; it has {', '.join(history)}")
-    for epoch, value in enumerate(history[key], start=1):
+    epochs = history.get("epoch") or range(1, len(history[key]) + 1)
+    for epoch, value in zip(epochs, history[key], strict=True):
         if value <= threshold:
             return epoch
     return None
