@@ -164,6 +164,17 @@ def thermometer_plan(config: dict) -> list[tuple[int, str]]:
     return plan
 
 
+#: Settings of the ``thermometer`` section that each architecture's training reads; a
+#: thermometer's key holds only these, so a conv-only change leaves the dense one cached.
+THERMOMETER_SETTINGS = {
+    "dense": ("dense_hidden", "epochs", "batch_size", "patience", "learning_rate"),
+    "conv": ("conv_filters", "conv_kernel", "epochs", "batch_size", "patience", "learning_rate"),
+}
+
+#: Settings of the ``transfer`` section that only the tables read (pipeline.collect), not training.
+TRANSFER_TABLE_SETTINGS = ("convergence_fraction",)
+
+
 def build_thermometer(store_root: str, key: str, spec: dict, train: list, val: list, test: list) -> None:
     """Task: train one thermometer, evaluate it on the test chains, save model and tables."""
     import json
@@ -280,7 +291,7 @@ def thermometer_stage(config: dict, store: Store, ensembles: dict) -> tuple[list
                 "J": config["J"],
                 "h": config["h"],
                 "band_scale": rescale(config),
-                "thermometer": {k: v for k, v in config["thermometer"].items() if k != "architectures"},
+                "thermometer": {k: config["thermometer"][k] for k in THERMOMETER_SETTINGS[arch]},
                 "inputs": {role: ensemble_keys(ensembles, level, seed, role) for role in ROLES},
             }
             key = key_of(spec)
@@ -399,7 +410,7 @@ def transfer_stage(config: dict, store: Store, ensembles: dict, thermometers: di
             "code": source_digest(*SOURCES["transfer"]),
             "seed": seed,
             "lattice_spec": _lattice_spec(levels[0]),
-            "transfer": config["transfer"],
+            "transfer": {k: v for k, v in config["transfer"].items() if k not in TRANSFER_TABLE_SETTINGS},
             "thermometer": thermo["key"],
             "inputs": {role: ensemble_keys(ensembles, 0, seed, role) for role in ROLES},
         }

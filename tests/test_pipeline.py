@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 from pipeline.collect import epochs_to_fraction
-from pipeline.config import build_config, temperature_grid
+from pipeline.config import BASE, build_config, temperature_grid
 from pipeline.run import run_study
+from pipeline.stages import THERMOMETER_SETTINGS, TRANSFER_TABLE_SETTINGS
 from pipeline.store import Store
 from run_all import main as run_all_main
 
@@ -98,13 +99,39 @@ def test_rerun_does_no_work_and_only_plot_redraws(smoke):
 def test_changed_parameter_redoes_only_what_depends_on_it(smoke, tmp_path):
     out = tmp_path / "copy"
     shutil.copytree(smoke["out"], out)
-    config = build_config("smoke", transfer={"epochs": 5})
-    lines = quiet_run(config, out)
-    ran = {line.split("]")[0][1:]: line for line in lines}
+
+    def rerun(**overrides):
+        lines = quiet_run(build_config("smoke", **overrides), out)
+        return {line.split("]")[0][1:]: line for line in lines}
+
+    # A conv-only setting retrains the conv thermometers (2 levels x 2 seeds) and the RG flow
+    # that reads them, not the dense ones nor the transfer models built from them; C5's fraction
+    # is read by the tables only and retrains nothing.
+    ran = rerun(thermometer={"conv_filters": 4}, transfer={"convergence_fraction": 0.5})
+    assert ran["sample"].startswith("[sample] 0 of")
+    assert ran["thermometers"].startswith("[thermometers] 4 of 6")
+    assert ran["transfer"].startswith("[transfer] 0 of 2")
+    assert ran["measure"].startswith("[measure] 2 of 2")
+    histories = pd.read_csv(out / "tables" / "training_histories.csv")
+    metrics = pd.read_csv(out / "tables" / "transfer_metrics.csv")
+    for row in metrics.itertuples():
+        curve = training_curve(histories, row)
+        assert row.epochs_to_convergence == epochs_to_fraction(curve["epoch"], curve["loss"], 0.5)
+    assert "50% of the loss decrease" in (out / "report.md").read_text()
+
+    ran = rerun(transfer={"epochs": 5})
     assert ran["sample"].startswith("[sample] 0 of")
     assert ran["thermometers"].startswith("[thermometers] 0 of")
     assert ran["transfer"].startswith("[transfer] 2 of 2")
     assert ran["measure"].startswith("[measure] 2 of 2")
+
+
+def test_thermometer_keys_cover_every_setting():
+    """Each thermometer setting is in the key of the architectures that read it, or plans the stage."""
+    planning = {"architectures", "dense_levels"}
+    used = set().union(*THERMOMETER_SETTINGS.values())
+    assert set(BASE["thermometer"]) == used | planning
+    assert set(TRANSFER_TABLE_SETTINGS) < set(BASE["transfer"])
 
 
 def test_transfer_histories_start_from_the_untrained_loss(smoke):
