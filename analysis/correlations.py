@@ -7,6 +7,13 @@ over the samples (divisor ``n_samples``), so that ``C_ii = 1 - <s_i>^2`` holds
 exactly for ±1 spins. Correlations are *connected*: the sample mean of every
 site is subtracted, ``C_ij = <s_i s_j> - <s_i><s_j>``.
 
+At zero field the global flip s -> -s is an exact symmetry that a Markov chain
+below T_c does not sample (it stays in one magnetisation sign, a cluster
+algorithm does not). :func:`flip_symmetrised` returns an ensemble together
+with its mirror image, the symmetric Gibbs state, on which ``<s_i> = 0``
+exactly, so connected correlations mean the same whichever sampler produced
+the chain.
+
 Translation averages use the FFT on lattices whose neighbour table is
 invariant under translations of the configuration array (square, cubic,
 triangular); other lattices fall back to the full correlation matrix.
@@ -23,6 +30,7 @@ from ising.lattice import Lattice
 
 __all__ = [
     "MAX_MATRIX_SITES",
+    "flip_symmetrised",
     "connected_correlation",
     "correlation_matrix_table",
     "bond_products",
@@ -66,6 +74,29 @@ def _chunks(n_samples: int, n_sites: int):
     step = max(1, _CHUNK_ELEMENTS // max(n_sites, 1))
     for start in range(0, n_samples, step):
         yield slice(start, min(start + step, n_samples))
+
+
+def flip_symmetrised(spins) -> np.ndarray:
+    """The ensemble together with its mirror image under the global spin flip.
+
+    Parameters
+    ----------
+    spins : int8 or float (n_samples, ...)
+        Configurations (±1 spins, or any odd observable of them).
+
+    Returns
+    -------
+    array of the input's dtype, (2 n_samples, ...): the rows of ``spins``
+    followed by those of ``-spins``. Every site mean over it is exactly 0, so
+    the connected correlations of the result equal its non-connected ones,
+    which are those of ``spins`` itself (``s_i s_j`` is even under the flip).
+    """
+    x = np.asarray(spins)
+    if x.ndim < 1 or x.shape[0] == 0:
+        raise ValueError(f"spins must have shape (n_samples, ...) with n_samples > 0, got {x.shape}")
+    if x.dtype == bool or np.issubdtype(x.dtype, np.unsignedinteger):
+        raise ValueError(f"spins must be signed (±1 or real) to be flipped, got dtype {x.dtype}")
+    return np.concatenate([x, -x])
 
 
 def connected_correlation(spins, max_sites: int = MAX_MATRIX_SITES) -> np.ndarray:

@@ -452,7 +452,12 @@ def build_measure(
     import numpy as np
     import pandas as pd
 
-    from analysis.correlations import connected_correlation, correlation_matrix_table, correlation_summary
+    from analysis.correlations import (
+        connected_correlation,
+        correlation_matrix_table,
+        correlation_summary,
+        flip_symmetrised,
+    )
     from analysis.entropy import binarise, entropy_table
     from analysis.sparsity import receptive_field_table, sparsity_table
     from ising.exact import exact_entropy_per_spin
@@ -492,13 +497,15 @@ def build_measure(
         exact_ok = lattice.name == "square" and spec["h"] == 0
         for t in np.unique(T):
             x = spins[T == t][: cfg["max_configurations"]]
-            n = len(x)
-            # At h = 0 the global flip is an exact symmetry that a chain below T_c does not
-            # sample; entropies are measured on the ensemble together with its mirror image,
-            # the symmetric Gibbs state whose exact entropy is the reference. Correlations use
-            # the chain's own configurations (the first n rows).
-            if spec["h"] == 0:
-                x = np.concatenate([x, -x])
+            # At h = 0 the global flip is an exact symmetry that a Metropolis chain below T_c
+            # does not sample, while Wolff near T_c does. Every measurement (correlations and
+            # entropies) uses the ensemble together with its mirror image, the symmetric Gibbs
+            # state whose exact entropy is the reference, so all temperatures mean the same.
+            # The mirror configurations are encoded, not the codes mirrored: learned encoders
+            # have biases and are not odd under the flip.
+            symmetrised = spec["h"] == 0
+            if symmetrised:
+                x = flip_symmetrised(x)
             reps = {"original": (x, lattice, "fine")}
             for r in rules:
                 reps[r] = (block_spins(x, lattice, r), coarse, "coarse")
@@ -508,7 +515,6 @@ def build_measure(
             reconstruction = ae.predict(x.astype(np.float32), batch_size=1024, verbose=0)
             reps["ae_reconstruction"] = (reconstruction, lattice, "fine")
             for name, (arr, lat, scale) in reps.items():
-                arr = arr[:n]
                 summary = correlation_summary(arr, lat)
                 corr_rows.append(
                     {
@@ -520,6 +526,7 @@ def build_measure(
                             k: summary[k]
                             for k in ("nn_correlation", "nn_product", "xi", "abs_magnetization", "n_samples")
                         },
+                        "flip_symmetrised": symmetrised,
                     }
                 )
                 cr_rows.extend(

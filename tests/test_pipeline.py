@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -157,6 +158,26 @@ def test_epochs_to_fraction_counts_from_the_first_entry():
     assert epochs_to_fraction([0, 1, 2], [0.5, 0.7, 0.6], 0.9) == 0  # never below the start
     with pytest.raises(ValueError, match="fraction"):
         epochs_to_fraction(epoch, loss, 0.0)
+
+
+def test_correlations_are_measured_on_the_flip_symmetrised_ensemble(smoke):
+    """At h = 0 every temperature is measured on x and -x together, whichever sampler made x.
+
+    The spins and the analytic block spins are odd under the flip, so their site means vanish
+    exactly and connected equals non-connected; below 0.85 T_c (T = 1.5, one-sign Metropolis
+    chains) the chain alone would give a connected correlation far below the non-connected one.
+    """
+    corr = pd.read_csv(smoke["out"] / "tables" / "correlations.csv")
+    cfg = smoke["config"]
+    assert corr["flip_symmetrised"].all()
+    n = min(cfg["sampling"]["n_test"], cfg["analysis"]["max_configurations"])
+    assert (corr["n_samples"] == 2 * n).all()
+    odd = corr[corr["representation"].isin(["original", *cfg["transfer"]["rules"]])]
+    assert len(odd) == 3 * len(temperature_grid(cfg)) * cfg["seeds"]
+    np.testing.assert_allclose(odd["nn_correlation"], odd["nn_product"], atol=1e-12)
+    cr = pd.read_csv(smoke["out"] / "tables" / "correlation_function.csv")
+    c0 = cr[(cr["representation"] == "original") & (cr["r"] == 0)]["C"]
+    np.testing.assert_allclose(c0, 1.0, atol=1e-12)  # C(0) = 1 - <s_i>^2 with <s_i> = 0
 
 
 def test_killed_run_resumes_to_the_same_results(smoke, tmp_path):
