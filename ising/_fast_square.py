@@ -320,11 +320,17 @@ def metropolis_sweeps_threaded(words, n_sweeps, states, classes, digits, lanes, 
             right = (2 + (band + 1) % n_bands) * _sync.STRIDE
             mine = (2 + band) * _sync.STRIDE
             masks = np.empty(classes.shape[0], dtype=np.uint64)
-            for t in range(2 * n_sweeps):
+            # Written out per colour: a constant colour lets the compiler fold the layout's parities.
+            for sweep in range(n_sweeps):
+                t = 2 * sweep
                 _sync.wait_at_least(sync, left, t)
                 _sync.wait_at_least(sync, right, t)
-                _update_columns(words, t & 1, x0, x1, states, classes, digits, lanes, used, odd, masks)
+                _update_columns(words, 0, x0, x1, states, classes, digits, lanes, used, odd, masks)
                 _sync.store_release(sync, mine, t + 1)
+                _sync.wait_at_least(sync, left, t + 1)
+                _sync.wait_at_least(sync, right, t + 1)
+                _update_columns(words, 1, x0, x1, states, classes, digits, lanes, used, odd, masks)
+                _sync.store_release(sync, mine, t + 2)
     return sync[_sync.STRIDE] == 1
 
 
