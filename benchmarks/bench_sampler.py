@@ -10,8 +10,9 @@ Run from the repository root::
    threaded over all of ``NUMBA_NUM_THREADS``, and Wolff (spins of the flipped
    clusters) on one thread. Timed after warm-up and JIT compilation; the median
    of ``--repeats`` runs. One-thread rates are in CPU time of the timing thread
-   (time.thread_time), so other jobs on a shared machine do not enter; rates on
-   several threads are in wall time.
+   (time.thread_time), so other jobs on a shared machine do not enter, and in
+   wall time; rates on several threads are in wall time, each run right after a
+   serial one, and the speed-up is the median ratio of such pairs.
 2. Independent configurations per second at T_c for L = 16, 32, 64, one thread:
    (time units per CPU second) / (2 tau_int of |m|), tau_int (Sokal window,
    ising.autocorr) from one series at least 20000 tau_int long (about 3 % error), the rate the
@@ -50,42 +51,52 @@ from ising.sampling import MarkovChain  # noqa: E402
 TC = float(CRITICAL_TEMPERATURES["square"])
 
 
-def clock(threads: int) -> float:
-    """CPU seconds of this thread for one-thread timings, wall seconds for several threads.
+def metropolis_kernel_rates(L: int, threads: int, repeats: int, updates: float = 1e9) -> dict:
+    """Attempted flips per ns of the packed Metropolis kernel on one thread and on ``threads`` bands.
 
-    The machine is shared: a one-thread rate in CPU time does not count the time
-    other jobs hold the core; a multi-thread rate must be wall time.
+    Each of ``repeats`` rounds times the serial kernel (CPU and wall time) and
+    then the threaded kernel (wall time) on the same chain, so the two see the
+    same machine; the speed-up is the median of the rounds' wall-time ratios.
+    Returns medians: ``serial_cpu``, ``serial_wall``, ``threaded`` and ``speedup``
+    (the last two are None when ``threads`` is 1).
     """
-    return time.thread_time() if threads == 1 else time.perf_counter()
-
-
-def metropolis_kernel_flips_per_ns(L: int, threads: int, repeats: int, updates: float = 2e8) -> float:
-    """Median attempted flips per ns of the packed Metropolis kernel, serial or over ``threads`` bands."""
-    numba.set_num_threads(threads)
     lanes, rows, cols = fs.layout(L)
     used, odd = fs.lane_masks(L)
     tables = fs.acceptance_tables(1.0 / TC, 1.0, 0.0)
     words = fs.pack(np.ones((L, L), dtype=np.int8), lanes, rows)
     states = seed_states(1, cols)
 
-    def run(sweeps):
-        if threads == 1:
-            fs.metropolis_sweeps(words, sweeps, states, *tables, lanes, used, odd)
-        else:
-            sync = fs.sync_counters(threads)
-            if not fs.metropolis_sweeps_threaded(
-                words, sweeps, states, *tables, lanes, used, odd, threads, sync
-            ):
-                raise RuntimeError(f"the threading layer did not run {threads} bands at once")
+    def serial(sweeps):
+        fs.metropolis_sweeps(words, sweeps, states, *tables, lanes, used, odd)
 
-    run(100)  # compilation and relaxation from the ordered start
+    def threaded(sweeps):
+        sync = fs.sync_counters(threads)
+        if not fs.metropolis_sweeps_threaded(words, sweeps, states, *tables, lanes, used, odd, threads, sync):
+            raise RuntimeError(f"the threading layer did not run {threads} bands at once")
+
+    numba.set_num_threads(threads)
+    serial(100)  # compilation and relaxation from the ordered start
+    if threads > 1:
+        threaded(10)
     sweeps = max(20, int(updates / (L * L)))
-    rates = []
+    flips = sweeps * L * L / 1e9
+    cpu, wall, par, ratio = [], [], [], []
     for _ in range(repeats):
-        start = clock(threads)
-        run(sweeps)
-        rates.append(sweeps * L * L / (clock(threads) - start) / 1e9)
-    return float(np.median(rates))
+        start_cpu, start_wall = time.thread_time(), time.perf_counter()
+        serial(sweeps)
+        cpu.append(flips / (time.thread_time() - start_cpu))
+        wall.append(flips / (time.perf_counter() - start_wall))
+        if threads > 1:
+            start_wall = time.perf_counter()
+            threaded(sweeps)
+            par.append(flips / (time.perf_counter() - start_wall))
+            ratio.append(par[-1] / wall[-1])
+    return {
+        "serial_cpu": float(np.median(cpu)),
+        "serial_wall": float(np.median(wall)),
+        "threaded": float(np.median(par)) if par else None,
+        "speedup": float(np.median(ratio)) if ratio else None,
+    }
 
 
 def wolff_flips_per_ns(L: int, repeats: int, updates: float = 5e7) -> float:
@@ -121,7 +132,7 @@ def independent_per_second(L: int, algorithm: str, repeats: int) -> dict:
         abs_m = np.concatenate([abs_m, more])
     # Sokal: var(tau) ~ (4 M + 2) / n tau^2 with window M ~ 5 tau
     tau_err = tau * np.sqrt((4 * 5 * tau + 2) / abs_m.size)
-    block = int(max(20 * tau, 2e7 / (L * L)))  # at least 20 tau and ~10 ms
+    block = int(max(20 * tau, 2e8 / (L * L)))  # at least 20 tau and ~0.1 s
     rates = []
     for _ in range(repeats):
         start = time.thread_time()
@@ -218,8 +229,7 @@ def main(argv=None) -> int:
     speed = []
     for L in (32, 64, 128, 256):
         row = {"L": L}
-        for threads in sorted({1, all_threads}):
-            row[f"metropolis_{threads}"] = metropolis_kernel_flips_per_ns(L, threads, args.repeats)
+        row.update(metropolis_kernel_rates(L, all_threads, args.repeats))
         row["wolff_1"] = wolff_flips_per_ns(L, args.repeats)
         speed.append(row)
         print(row, flush=True)
@@ -249,20 +259,25 @@ def main(argv=None) -> int:
         "",
         f"## Attempted updates per nanosecond at T_c = {TC:.6f} (medians of {args.repeats} runs)",
         "",
-        "One-thread rates are per nanosecond of CPU time of the timing thread (other jobs on the shared",
-        "machine do not enter); the several-thread rate is per nanosecond of wall time.",
-        "",
         "Metropolis: the multi-spin-coded checkerboard kernel (attempted flips / ns), serial on one",
         f"thread and over {all_threads} threads (one band of columns a thread, one launch a call, each",
-        "band waiting only for its neighbours' previous half-sweep).",
-        "Wolff: spins in flipped clusters / ns (bit-parallel clusters on row words), one thread.",
+        "band waiting only for its neighbours' previous half-sweep). Each timed run is 1e9 attempted",
+        "flips; every round times the serial kernel and then the threaded one on the same chain, so",
+        "the speed-up (median of the rounds' wall-time ratios) compares them on the same machine",
+        "state. The CPU-time rate of the serial kernel does not count time other jobs hold the core.",
+        "Wolff: spins in flipped clusters / ns (bit-parallel clusters on row words), one thread, CPU time.",
         "",
     ]
-    thread_cols = sorted({1, all_threads})
-    header = "| L | " + " | ".join(f"Metropolis, {t} thread{'s' if t > 1 else ''}" for t in thread_cols)
-    lines += [header + " | Wolff, 1 thread |", "|---" * (len(thread_cols) + 2) + "|"]
+    many = all_threads > 1
+    header = "| L | Metropolis, 1 thread (CPU time) | Metropolis, 1 thread (wall) |"
+    if many:
+        header += f" Metropolis, {all_threads} threads (wall) | speed-up |"
+    lines += [header + " Wolff, 1 thread |", "|---" * (5 + 2 * many) + "|"]
     for row in speed:
-        cells = [f"{row[f'metropolis_{t}']:.2f}" for t in thread_cols] + [f"{row['wolff_1']:.3f}"]
+        cells = [f"{row['serial_cpu']:.2f}", f"{row['serial_wall']:.2f}"]
+        if many:
+            cells += [f"{row['threaded']:.2f}", f"{row['speedup']:.2f}x"]
+        cells.append(f"{row['wolff_1']:.3f}")
         lines.append(f"| {row['L']} | " + " | ".join(cells) + " |")
     lines += [
         "",
