@@ -300,12 +300,15 @@ def metropolis_sweeps_threaded(words, n_sweeps, states, classes, digits, lanes, 
     """The same chain as :func:`metropolis_sweeps`, bit for bit, with one thread per band of columns.
 
     The columns are cut into ``n_bands`` contiguous bands, one per thread of a
-    single parallel launch. Each band updates its columns colour by colour and
-    publishes the half-sweeps it has finished (a release store into ``sync``,
-    from :func:`sync_counters`); before half-sweep t it waits until both
-    neighbouring bands have finished half-sweep t - 1, so the other-colour words
-    it reads are final and no neighbour overwrites them while it reads. Only
-    adjacent bands wait on each other, and only at their edges' pace.
+    single parallel launch. A band's columns read, besides its own, only the
+    other-colour column just outside each of its edges, and only its two edge
+    columns are read by other bands. So in each half-sweep a band updates its
+    edge columns first and publishes that (a release store into ``sync``, from
+    :func:`sync_counters`), then updates its interior; before the edges of
+    half-sweep t it waits until both neighbouring bands have published the edges
+    of half-sweep t - 1. The words it reads are then final, no neighbour
+    overwrites them while it reads, and a band seldom waits: its neighbours
+    publish their edges long before it finishes its interior.
 
     Returns True when the sweeps were done; False, with nothing changed, when
     the bands did not all run at once (:func:`ising._sync.rendezvous`), e.g.
@@ -320,17 +323,24 @@ def metropolis_sweeps_threaded(words, n_sweeps, states, classes, digits, lanes, 
             right = (2 + (band + 1) % n_bands) * _sync.STRIDE
             mine = (2 + band) * _sync.STRIDE
             masks = np.empty(classes.shape[0], dtype=np.uint64)
+            last = x1 - 1
             # Written out per colour: a constant colour lets the compiler fold the layout's parities.
             for sweep in range(n_sweeps):
                 t = 2 * sweep
                 _sync.wait_at_least(sync, left, t)
                 _sync.wait_at_least(sync, right, t)
-                _update_columns(words, 0, x0, x1, states, classes, digits, lanes, used, odd, masks)
+                _update_columns(words, 0, x0, x0 + 1, states, classes, digits, lanes, used, odd, masks)
+                if last > x0:
+                    _update_columns(words, 0, last, x1, states, classes, digits, lanes, used, odd, masks)
                 _sync.store_release(sync, mine, t + 1)
+                _update_columns(words, 0, x0 + 1, last, states, classes, digits, lanes, used, odd, masks)
                 _sync.wait_at_least(sync, left, t + 1)
                 _sync.wait_at_least(sync, right, t + 1)
-                _update_columns(words, 1, x0, x1, states, classes, digits, lanes, used, odd, masks)
+                _update_columns(words, 1, x0, x0 + 1, states, classes, digits, lanes, used, odd, masks)
+                if last > x0:
+                    _update_columns(words, 1, last, x1, states, classes, digits, lanes, used, odd, masks)
                 _sync.store_release(sync, mine, t + 2)
+                _update_columns(words, 1, x0 + 1, last, states, classes, digits, lanes, used, odd, masks)
     return sync[_sync.STRIDE] == 1
 
 
