@@ -558,6 +558,8 @@ def build_measure(
         thermos = [load_model(Path(p) / "model.keras") if p else None for p in thermometers]
         encoders = {r: r for r in rules} | {f"learned_{r}": learned[f"rg_{r}_transfer"] for r in rules}
         encoders["ae_code"] = ae
+        if spec["h"] == 0:  # as above: the flow of the symmetric state, whatever made the chains
+            spins, beta = flip_symmetrised(spins), np.concatenate([beta, beta])
         flow = rg_flow(encoders, thermos, spins, beta, lattice)
         flow["seed"] = seed
         flow.to_csv(folder / "rg_flow.csv", index=False)

@@ -180,6 +180,13 @@ def test_correlations_are_measured_on_the_flip_symmetrised_ensemble(smoke):
     np.testing.assert_allclose(c0, 1.0, atol=1e-12)  # C(0) = 1 - <s_i>^2 with <s_i> = 0
 
 
+def test_rg_flow_runs_on_the_flip_symmetrised_ensemble(smoke):
+    # Every beta of the flow holds the seed's test configurations and their mirror images.
+    flow = pd.read_csv(smoke["out"] / "tables" / "rg_flow.csv")
+    assert len(flow) > 0
+    assert (flow["n"] == 2 * smoke["config"]["sampling"]["n_test"]).all()
+
+
 def test_killed_run_resumes_to_the_same_results(smoke, tmp_path):
     out = tmp_path / "killed"
     cmd = [sys.executable, str(ROOT / "run_all.py"), "--profile", "smoke", "--out", str(out), "--quiet"]
