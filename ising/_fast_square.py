@@ -290,30 +290,36 @@ def metropolis_sweeps(words, n_sweeps, states, classes, digits, lanes, used, odd
             _update_columns(words, c, 0, cols, states, classes, digits, lanes, used, odd, masks)
 
 
-def sync_counters(n_bands: int) -> np.ndarray:
-    """Zeroed int64 counters for one call of :func:`metropolis_sweeps_threaded` on ``n_bands`` bands."""
-    return np.zeros((n_bands + 2) * _sync.STRIDE, dtype=np.int64)
-
-
-@njit(cache=True, parallel=True)
-def metropolis_sweeps_threaded(words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, sync):
+@njit(cache=True)
+def metropolis_sweeps_threaded(words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands):
     """The same chain as :func:`metropolis_sweeps`, bit for bit, with one thread per band of columns.
 
     The columns are cut into ``n_bands`` contiguous bands, one per thread of a
     single parallel launch. A band's columns read, besides its own, only the
     other-colour column just outside each of its edges, and only its two edge
     columns are read by other bands. So in each half-sweep a band updates its
-    edge columns first and publishes that (a release store into ``sync``, from
-    :func:`sync_counters`), then updates its interior; before the edges of
+    edge columns first and publishes that (a release store into a counter of
+    its own), then updates its interior; before the edges of
     half-sweep t it waits until both neighbouring bands have published the edges
     of half-sweep t - 1. The words it reads are then final, no neighbour
     overwrites them while it reads, and a band seldom waits: its neighbours
     publish their edges long before it finishes its interior.
 
     Returns True when the sweeps were done; False, with nothing changed, when
-    the bands did not all run at once (:func:`ising._sync.rendezvous`), e.g.
-    because the threading layer ran them one after another.
+    the bands did not all start within the spin limit of
+    :func:`ising._sync.rendezvous` (a busy machine, or a threading layer that ran
+    them one after another). ``n_bands`` must lie between 1 and the number of
+    packed columns M.
     """
+    if n_bands < 1 or n_bands > words.shape[2]:
+        raise ValueError("n_bands must lie between 1 and the number of packed columns")
+    sync = np.zeros((n_bands + 2) * _sync.STRIDE, dtype=np.int64)
+    return _threaded_sweeps(words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, sync)
+
+
+@njit(cache=True, parallel=True)
+def _threaded_sweeps(words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, sync):
+    """:func:`metropolis_sweeps_threaded` given zeroed counters ``sync``, int64 ((n_bands + 2) STRIDE,)."""
     cols = words.shape[2]
     for band in prange(n_bands):
         if _sync.rendezvous(sync, n_bands, _sync.RENDEZVOUS_SPINS):
@@ -323,24 +329,19 @@ def metropolis_sweeps_threaded(words, n_sweeps, states, classes, digits, lanes, 
             right = (2 + (band + 1) % n_bands) * _sync.STRIDE
             mine = (2 + band) * _sync.STRIDE
             masks = np.empty(classes.shape[0], dtype=np.uint64)
-            last = x1 - 1
-            # Written out per colour: a constant colour lets the compiler fold the layout's parities.
-            for sweep in range(n_sweeps):
-                t = 2 * sweep
+            for t in range(2 * n_sweeps):
+                c = t & 1
                 _sync.wait_at_least(sync, left, t)
                 _sync.wait_at_least(sync, right, t)
-                _update_columns(words, 0, x0, x0 + 1, states, classes, digits, lanes, used, odd, masks)
-                if last > x0:
-                    _update_columns(words, 0, last, x1, states, classes, digits, lanes, used, odd, masks)
-                _sync.store_release(sync, mine, t + 1)
-                _update_columns(words, 0, x0 + 1, last, states, classes, digits, lanes, used, odd, masks)
-                _sync.wait_at_least(sync, left, t + 1)
-                _sync.wait_at_least(sync, right, t + 1)
-                _update_columns(words, 1, x0, x0 + 1, states, classes, digits, lanes, used, odd, masks)
-                if last > x0:
-                    _update_columns(words, 1, last, x1, states, classes, digits, lanes, used, odd, masks)
-                _sync.store_release(sync, mine, t + 2)
-                _update_columns(words, 1, x0 + 1, last, states, classes, digits, lanes, used, odd, masks)
+                # the edge columns x0 and x1 - 1 first, published, then the interior
+                for part in range(3):
+                    lo = x0 if part == 0 else (x1 - 1 if part == 1 else x0 + 1)
+                    hi = x0 + 1 if part == 0 else (x1 if part == 1 else x1 - 1)
+                    if part == 1 and lo == x0:
+                        lo = hi  # a band one column wide has a single edge
+                    _update_columns(words, c, lo, hi, states, classes, digits, lanes, used, odd, masks)
+                    if part == 1:
+                        _sync.store_release(sync, mine, t + 1)
     return sync[_sync.STRIDE] == 1
 
 

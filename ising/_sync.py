@@ -7,6 +7,10 @@ the compiler may not hoist). :func:`rendezvous` lets the iterations of a
 ``prange`` check that they really run at the same time before any of them
 waits on another, so a loop whose iterations were serialised gives up instead
 of deadlocking.
+
+These functions and constants are compiled into the cached kernels of
+:mod:`ising._fast_square`; Numba's cache watches only that module's file, so
+after editing this one delete ``ising/__pycache__``.
 """
 
 import platform
@@ -17,7 +21,9 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 #: Spins (each with a CPU pause hint) a thread waits for the others to arrive
-#: before :func:`rendezvous` gives up; tens of milliseconds on current CPUs.
+#: before :func:`rendezvous` gives up: milliseconds to tens of milliseconds on
+#: x86, depending on the pause instruction's latency; without it (other CPUs) about
+#: a millisecond.
 RENDEZVOUS_SPINS = 1 << 20
 
 #: int64 elements between counters of different threads (one 64-byte cache line).

@@ -139,6 +139,7 @@ class MarkovChain:
             self._classes, self._digits = _fast_square.acceptance_tables(self.beta, self.J, self.h)
             self._states = seed_states(self.seed, cols)
             self._sweep_rates = {"threaded": None, "serial": None}
+            self._sweep_calls = {"threaded": 0, "serial": 0}
             self._parallel_calls = 0
             self._words = _fast_square.pack(spins.reshape(side, side), self._lanes, self._rows)
         else:
@@ -247,11 +248,14 @@ class MarkovChain:
         on each other and one thread is faster. If the threads cannot run at once
         (a busy machine, or a threading layer that runs them one after another),
         the threaded kernel declines, counts as rate 0 and is retried only when
-        the slower kernel is re-measured.
+        the slower kernel is re-measured. A kernel's first call (which may
+        compile or load it) is not timed.
         """
         args = (self._classes, self._digits, self._lanes, self._used, self._odd)
         threads = numba.get_num_threads()
         rates = self._sweep_rates
+        if n_sweeps <= 0:
+            return
         if threads == 1 or self._words.shape[2] // threads < _BAND_MIN_COLUMNS:
             _fast_square.metropolis_sweeps(self._words, n_sweeps, self._states, *args)
             return
@@ -264,9 +268,8 @@ class MarkovChain:
                 mode = min(rates, key=rates.get)
         start = time.perf_counter()
         if mode == "threaded":
-            sync = _fast_square.sync_counters(threads)
             if not _fast_square.metropolis_sweeps_threaded(
-                self._words, n_sweeps, self._states, *args, threads, sync
+                self._words, n_sweeps, self._states, *args, threads
             ):
                 rates["threaded"] = 0.0
                 _fast_square.metropolis_sweeps(self._words, n_sweeps, self._states, *args)
@@ -274,7 +277,9 @@ class MarkovChain:
         else:
             _fast_square.metropolis_sweeps(self._words, n_sweeps, self._states, *args)
         rate = n_sweeps / max(time.perf_counter() - start, 1e-9)
-        rates[mode] = rate if not rates[mode] else 0.5 * (rates[mode] + rate)
+        self._sweep_calls[mode] += 1
+        if self._sweep_calls[mode] > 1:
+            rates[mode] = rate if not rates[mode] else 0.5 * (rates[mode] + rate)
 
     def _measure(self) -> tuple[float, float]:
         if self._measured is None:
