@@ -9,10 +9,14 @@ site is subtracted, ``C_ij = <s_i s_j> - <s_i><s_j>``.
 
 At zero field the global flip s -> -s is an exact symmetry that a Markov chain
 below T_c does not sample (it stays in one magnetisation sign, a cluster
-algorithm does not). :func:`flip_symmetrised` returns an ensemble together
-with its mirror image, the symmetric Gibbs state, on which ``<s_i> = 0``
-exactly, so connected correlations mean the same whichever sampler produced
-the chain.
+algorithm does not). Two ways make an ensemble mean the same whichever
+sampler produced it: :func:`flip_symmetrised` returns it together with its
+mirror image, the symmetric Gibbs state, on which ``<s_i> = 0`` exactly (right
+for non-connected correlations and entropies; below T_c its connected
+correlations do not decay, since they hold the long-range order m^2);
+:func:`sign_folded` turns every configuration to non-negative magnetisation,
+the pure state a chain below T_c samples, whose connected correlations decay
+with the finite correlation length of the ordered phase.
 
 Translation averages use the FFT on lattices whose neighbour table is
 invariant under translations of the configuration array (square, cubic,
@@ -31,6 +35,7 @@ from ising.lattice import Lattice
 __all__ = [
     "MAX_MATRIX_SITES",
     "flip_symmetrised",
+    "sign_folded",
     "connected_correlation",
     "correlation_matrix_table",
     "bond_products",
@@ -76,6 +81,15 @@ def _chunks(n_samples: int, n_sites: int):
         yield slice(start, min(start + step, n_samples))
 
 
+def _signed_samples(spins) -> np.ndarray:
+    x = np.asarray(spins)
+    if x.ndim < 1 or x.shape[0] == 0:
+        raise ValueError(f"spins must have shape (n_samples, ...) with n_samples > 0, got {x.shape}")
+    if x.dtype == bool or np.issubdtype(x.dtype, np.unsignedinteger):
+        raise ValueError(f"spins must be signed (±1 or real) to be flipped, got dtype {x.dtype}")
+    return x
+
+
 def flip_symmetrised(spins) -> np.ndarray:
     """The ensemble together with its mirror image under the global spin flip.
 
@@ -91,12 +105,28 @@ def flip_symmetrised(spins) -> np.ndarray:
     the connected correlations of the result equal its non-connected ones,
     which are those of ``spins`` itself (``s_i s_j`` is even under the flip).
     """
-    x = np.asarray(spins)
-    if x.ndim < 1 or x.shape[0] == 0:
-        raise ValueError(f"spins must have shape (n_samples, ...) with n_samples > 0, got {x.shape}")
-    if x.dtype == bool or np.issubdtype(x.dtype, np.unsignedinteger):
-        raise ValueError(f"spins must be signed (±1 or real) to be flipped, got dtype {x.dtype}")
+    x = _signed_samples(spins)
     return np.concatenate([x, -x])
+
+
+def sign_folded(spins) -> np.ndarray:
+    """Every configuration flipped, if need be, to non-negative total magnetisation.
+
+    Parameters
+    ----------
+    spins : int8 or float (n_samples, ...)
+        Configurations (±1 spins, or real values whose sum decides the sign).
+
+    Returns
+    -------
+    array of the input's dtype and shape: ``s * sign(sum s)`` per configuration
+    (a configuration with sum 0 is kept). A one-sign ensemble below T_c and one
+    whose chain visited both signs give the same folded ensemble.
+    """
+    x = _signed_samples(spins)
+    total = x.reshape(x.shape[0], -1).sum(axis=1, dtype=np.float64)
+    sign = np.where(total < 0, -1, 1).astype(x.dtype).reshape((-1,) + (1,) * (x.ndim - 1))
+    return x * sign
 
 
 def connected_correlation(spins, max_sites: int = MAX_MATRIX_SITES) -> np.ndarray:

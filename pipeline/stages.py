@@ -457,6 +457,8 @@ def build_measure(
         correlation_matrix_table,
         correlation_summary,
         flip_symmetrised,
+        nearest_neighbour_correlation,
+        sign_folded,
     )
     from analysis.entropy import binarise, entropy_table
     from analysis.sparsity import receptive_field_table, sparsity_table
@@ -494,27 +496,38 @@ def build_measure(
         }
         matrix_T = [min(np.unique(T), key=lambda t, m=m: abs(t - m)) for m in spec["matrix_temperatures"]]
         corr_rows, cr_rows, ent_rows, mat_tables = [], [], [], []
-        exact_ok = lattice.name == "square" and spec["h"] == 0
-        for t in np.unique(T):
-            x = spins[T == t][: cfg["max_configurations"]]
-            # At h = 0 the global flip is an exact symmetry that a Metropolis chain below T_c
-            # does not sample, while Wolff near T_c does. Every measurement (correlations and
-            # entropies) uses the ensemble together with its mirror image, the symmetric Gibbs
-            # state whose exact entropy is the reference, so all temperatures mean the same.
-            # The mirror configurations are encoded, not the codes mirrored: learned encoders
-            # have biases and are not odd under the flip.
-            symmetrised = spec["h"] == 0
-            if symmetrised:
-                x = flip_symmetrised(x)
+
+        def represent(x):
+            """Every representation of configurations x: (array, lattice, scale) by name."""
             reps = {"original": (x, lattice, "fine")}
             for r in rules:
                 reps[r] = (block_spins(x, lattice, r), coarse, "coarse")
                 reps[f"learned_{r}"] = (coarse_spins(learned[f"rg_{r}_transfer"], x), coarse, "coarse")
-            code = encode(ae, x)
-            reps["ae_code"] = (binarise(code), coarse, "coarse")
+            reps["ae_code"] = (binarise(encode(ae, x)), coarse, "coarse")
             reconstruction = ae.predict(x.astype(np.float32), batch_size=1024, verbose=0)
             reps["ae_reconstruction"] = (reconstruction, lattice, "fine")
-            for name, (arr, lat, scale) in reps.items():
+            return reps
+
+        exact_ok = lattice.name == "square" and spec["h"] == 0
+        # T_c of the lattice at this coupling (grid values of T_c are rounded); unknown T_c: never fold
+        fold_below = (lattice.critical_temperature or 0.0) * abs(spec["J"]) * (1 - 1e-5)
+        for t in np.unique(T):
+            x = spins[T == t][: cfg["max_configurations"]]
+            # At h = 0 the global flip is an exact symmetry that a Metropolis chain below T_c
+            # does not sample, while Wolff near T_c does. So that every temperature means the
+            # same whichever sampler made it, entropies and non-connected correlations use the
+            # ensemble with its mirror image (the symmetric Gibbs state, whose exact entropy is
+            # the reference). Connected correlations use the thermodynamic state: the symmetric
+            # one from T_c up, and below T_c of a ferromagnet the ensemble folded to
+            # non-negative magnetisation (the pure state, whose correlations decay; the
+            # symmetric state's would hold m^2). The folded or mirrored configurations are
+            # encoded, not the codes: learned encoders have biases and are not odd under the flip.
+            symmetric = spec["h"] == 0
+            mixed = represent(flip_symmetrised(x)) if symmetric else represent(x)
+            fold = symmetric and spec["J"] > 0 and t < fold_below
+            pure = represent(sign_folded(x)) if fold else mixed
+            state = "pure (folded)" if fold else ("symmetric" if symmetric else "as sampled")
+            for name, (arr, lat, scale) in pure.items():
                 summary = correlation_summary(arr, lat)
                 corr_rows.append(
                     {
@@ -522,11 +535,9 @@ def build_measure(
                         "T": t,
                         "scale": scale,
                         "seed": seed,
-                        **{
-                            k: summary[k]
-                            for k in ("nn_correlation", "nn_product", "xi", "abs_magnetization", "n_samples")
-                        },
-                        "flip_symmetrised": symmetrised,
+                        **{k: summary[k] for k in ("nn_correlation", "xi", "abs_magnetization", "n_samples")},
+                        "nn_product": nearest_neighbour_correlation(mixed[name][0], lat, connected=False),
+                        "connected_state": state,
                     }
                 )
                 cr_rows.extend(
@@ -540,10 +551,10 @@ def build_measure(
                     )
             exact = exact_entropy_per_spin(lattice.L, 1.0 / t, J=spec["J"], bits=True) if exact_ok else None
             table = entropy_table(
-                {k: v[0] for k, v in reps.items()},
+                {k: v[0] for k, v in mixed.items()},
                 t,
                 ks=cfg["patch_sizes"],
-                lattices={k: v[1] for k, v in reps.items()},
+                lattices={k: v[1] for k, v in mixed.items()},
                 exact_entropy=exact,
                 seed=seed,
             )
@@ -558,7 +569,7 @@ def build_measure(
         thermos = [load_model(Path(p) / "model.keras") if p else None for p in thermometers]
         encoders = {r: r for r in rules} | {f"learned_{r}": learned[f"rg_{r}_transfer"] for r in rules}
         encoders["ae_code"] = ae
-        if spec["h"] == 0:  # as above: the flow of the symmetric state, whatever made the chains
+        if spec["h"] == 0:  # the flow of the symmetric state, whatever made the chains
             spins, beta = flip_symmetrised(spins), np.concatenate([beta, beta])
         flow = rg_flow(encoders, thermos, spins, beta, lattice)
         flow["seed"] = seed
