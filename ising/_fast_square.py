@@ -43,6 +43,7 @@ from numba import njit, prange, types
 from numba.extending import intrinsic
 
 from . import _sync
+from ._rng import below_step as _below
 from ._rng import xoshiro_step as _xoshiro
 
 _ONE = np.uint64(1)
@@ -392,8 +393,7 @@ def wolff_steps(spins, neighbours, threshold, sign, n_steps, state, stack, sizes
     s2 = state[2]
     s3 = state[3]
     for step in range(n_steps):
-        rnd, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
-        seed_site = np.int64((rnd >> np.uint64(11)) * (1.0 / 9007199254740992.0) * n)
+        seed_site, s0, s1, s2, s3 = _below(s0, s1, s2, s3, n)
         spins[seed_site] = -spins[seed_site]
         stack[0] = seed_site
         top = 1
@@ -715,8 +715,7 @@ def _wolff_ring(rows, digits, sign, n_steps, state, sizes):
     s2 = state[2]
     s3 = state[3]
     for step in range(n_steps):
-        rnd, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
-        site = np.int64((rnd >> np.uint64(11)) * (1.0 / 9007199254740992.0) * (L * L))
+        site, s0, s1, s2, s3 = _below(s0, s1, s2, s3, L * L)
         i0 = site // L
         pending[i0] = _ONE << np.uint64(site - i0 * L)
         dirty = _ONE << np.uint64(i0)
@@ -812,8 +811,7 @@ def _wolff_words(rows, digits, sign, n_steps, state, sizes):
             have_v[i] = False
             for w in range(n_words):
                 cluster[i, w] = _ZERO
-        rnd, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
-        site = np.int64((rnd >> np.uint64(11)) * (1.0 / 9007199254740992.0) * (L * L))
+        site, s0, s1, s2, s3 = _below(s0, s1, s2, s3, L * L)
         i0 = site // L
         w0 = (site - i0 * L) >> 6
         seed_bit = _ONE << np.uint64((site - i0 * L) & 63)

@@ -51,7 +51,18 @@ def next_double(state):
     return np.float64(next_u64(state) >> np.uint64(11)) * _U53
 
 
+@njit(inline="always", cache=True)
+def below_step(s0, s1, s2, s3, n):
+    """Uniform integer in [0, n) from one step on a state held in registers: (value, s0, s1, s2, s3).
+
+    53 random bits scaled to n (n << 2**53, so the bias is negligible).
+    """
+    result, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
+    return np.int64(np.float64(result >> np.uint64(11)) * _U53 * n), s0, s1, s2, s3
+
+
 @njit(cache=True)
 def next_below(state, n):
-    """Uniform integer in [0, n) (n << 2**53, so the modulo bias is negligible)."""
-    return np.int64(next_double(state) * n)
+    """Uniform integer in [0, n) of the stream ``state`` (uint64[4], advanced in place)."""
+    value, state[0], state[1], state[2], state[3] = below_step(state[0], state[1], state[2], state[3], n)
+    return value
