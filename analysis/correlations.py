@@ -36,6 +36,7 @@ __all__ = [
     "MAX_MATRIX_SITES",
     "flip_symmetrised",
     "sign_folded",
+    "fold_index",
     "connected_correlation",
     "correlation_matrix_table",
     "bond_products",
@@ -109,6 +110,20 @@ def flip_symmetrised(spins) -> np.ndarray:
     return np.concatenate([x, -x])
 
 
+def fold_index(spins) -> np.ndarray:
+    """Rows of :func:`flip_symmetrised` ``(spins)`` that make :func:`sign_folded` ``(spins)``.
+
+    int64 (n_samples,): row i where configuration i has non-negative total
+    magnetisation, else its mirror image, row n_samples + i. Lets a caller that
+    already holds a representation of the symmetrised ensemble take the folded
+    one from it without computing it again.
+    """
+    x = _signed_samples(spins)
+    total = x.reshape(x.shape[0], -1).sum(axis=1, dtype=np.float64)
+    rows = np.arange(x.shape[0])
+    return np.where(total < 0, rows + x.shape[0], rows)
+
+
 def sign_folded(spins) -> np.ndarray:
     """Every configuration flipped, if need be, to non-negative total magnetisation.
 
@@ -123,10 +138,7 @@ def sign_folded(spins) -> np.ndarray:
     (a configuration with sum 0 is kept). A one-sign ensemble below T_c and one
     whose chain visited both signs give the same folded ensemble.
     """
-    x = _signed_samples(spins)
-    total = x.reshape(x.shape[0], -1).sum(axis=1, dtype=np.float64)
-    sign = np.where(total < 0, -1, 1).astype(x.dtype).reshape((-1,) + (1,) * (x.ndim - 1))
-    return x * sign
+    return flip_symmetrised(spins)[fold_index(spins)]
 
 
 def connected_correlation(spins, max_sites: int = MAX_MATRIX_SITES) -> np.ndarray:

@@ -457,8 +457,8 @@ def build_measure(
         correlation_matrix_table,
         correlation_summary,
         flip_symmetrised,
+        fold_index,
         nearest_neighbour_correlation,
-        sign_folded,
     )
     from analysis.entropy import binarise, entropy_table
     from analysis.sparsity import receptive_field_table, sparsity_table
@@ -525,7 +525,11 @@ def build_measure(
             symmetric = spec["h"] == 0
             mixed = represent(flip_symmetrised(x)) if symmetric else represent(x)
             fold = symmetric and spec["J"] > 0 and t < fold_below
-            pure = represent(sign_folded(x)) if fold else mixed
+            if fold:  # the folded configurations are rows of the symmetrised ensemble
+                rows = fold_index(x)
+                pure = {name: (arr[rows], lat, scale) for name, (arr, lat, scale) in mixed.items()}
+            else:
+                pure = mixed
             state = "pure (folded)" if fold else ("symmetric" if symmetric else "as sampled")
             for name, (arr, lat, scale) in pure.items():
                 summary = correlation_summary(arr, lat)
