@@ -12,7 +12,11 @@ Run from the repository root::
    of ``--repeats`` runs. One-thread rates are in CPU time of the timing thread
    (time.thread_time), so other jobs on a shared machine do not enter, and in
    wall time; rates on several threads are in wall time, each run right after a
-   serial one, and the speed-up is the median ratio of such pairs.
+   serial one, and the speed-up is the median ratio of such pairs. The same
+   rounds also time one independent chain per thread in one parallel launch
+   (nothing shared, nothing waited for): the most that many threads of this
+   kernel achieve on the machine, against which the threaded kernel's speed-up
+   is read.
 2. Independent configurations per second at T_c for L = 16, 32, 64, one thread:
    (time units per CPU second) / (2 tau_int of |m|), tau_int (Sokal window,
    ising.autocorr) from one series at least 20000 tau_int long (about 3 % error), the rate the
@@ -38,6 +42,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
+from numba import njit, prange
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -51,21 +56,31 @@ from ising.sampling import MarkovChain  # noqa: E402
 TC = float(CRITICAL_TEMPERATURES["square"])
 
 
+@njit(parallel=True)
+def _independent_chains(words, n_sweeps, states, classes, digits, lanes, used, odd):
+    """``n_sweeps`` serial sweeps of each of the chains ``words[i]``, ``states[i]``, one per thread."""
+    for i in prange(words.shape[0]):
+        fs.metropolis_sweeps(words[i], n_sweeps, states[i], classes, digits, lanes, used, odd)
+
+
 def metropolis_kernel_rates(L: int, threads: int, repeats: int, updates: float = 1e9) -> dict:
     """Attempted flips per ns of the packed Metropolis kernel on one thread and on ``threads`` bands.
 
-    Each of ``repeats`` rounds times the serial kernel (CPU and wall time) and
-    then the threaded kernel (wall time) on the same chain, so the two see the
-    same machine; the speed-up is the median of the rounds' wall-time ratios.
-    Returns medians: ``serial_cpu``, ``serial_wall``, ``threaded`` and ``speedup``
-    (the last two are None when ``threads`` is 1). At most one thread runs per
-    packed column (L / 2).
+    Each of ``repeats`` rounds times the serial kernel (CPU and wall time), the
+    threaded kernel (wall time) on the same chain, and ``threads`` independent
+    chains on as many threads (wall time, all their flips), so all three see the
+    same machine; the speed-ups are the medians of the rounds' wall-time ratios
+    to the serial run. Returns medians: ``serial_cpu``, ``serial_wall``,
+    ``threaded``, ``speedup``, ``independent``, ``independent_speedup`` and
+    ``share`` (threaded / independent; the last five None when ``threads`` is
+    1). At most one thread runs per packed column (L / 2). Arrays start on a
+    cache line, as in a chain.
     """
     lanes, rows, cols = fs.layout(L)
     used, odd = fs.lane_masks(L)
     tables = fs.acceptance_tables(1.0 / TC, 1.0, 0.0)
-    words = fs.pack(np.ones((L, L), dtype=np.int8), lanes, rows)
-    states = seed_states(1, cols)
+    words = fs.cache_aligned(fs.pack(np.ones((L, L), dtype=np.int8), lanes, rows))
+    states = fs.cache_aligned(seed_states(1, cols))
 
     def serial(sweeps):
         fs.metropolis_sweeps(words, sweeps, states, *tables, lanes, used, odd)
@@ -80,11 +95,19 @@ def metropolis_kernel_rates(L: int, threads: int, repeats: int, updates: float =
     threads = min(threads, cols)
     numba.set_num_threads(threads)
     serial(100)  # compilation and relaxation from the ordered start
+    # one chain per thread, each in its own cache-aligned arrays
+    many_words = fs.cache_aligned(np.stack([words] * threads))
+    many_states = fs.cache_aligned(np.stack([seed_states(2 + i, cols) for i in range(threads)]))
+
+    def independent(sweeps):
+        _independent_chains(many_words, sweeps, many_states, *tables, lanes, used, odd)
+
     if threads > 1:
         threaded(10)
+        independent(10)
     sweeps = max(20, int(updates / (L * L)))
     flips = sweeps * L * L / 1e9
-    cpu, wall, par, ratio = [], [], [], []
+    cpu, wall, par, ratio, ind, ind_ratio, share = [], [], [], [], [], [], []
     for _ in range(repeats):
         start_cpu, start_wall = time.thread_time(), time.perf_counter()
         serial(sweeps)
@@ -95,11 +118,23 @@ def metropolis_kernel_rates(L: int, threads: int, repeats: int, updates: float =
             threaded(sweeps)
             par.append(flips / (time.perf_counter() - start_wall))
             ratio.append(par[-1] / wall[-1])
+            start_wall = time.perf_counter()
+            independent(sweeps)
+            ind.append(threads * flips / (time.perf_counter() - start_wall))
+            ind_ratio.append(ind[-1] / wall[-1])
+            share.append(par[-1] / ind[-1])
+
+    def median(values):
+        return float(np.median(values)) if values else None
+
     return {
-        "serial_cpu": float(np.median(cpu)),
-        "serial_wall": float(np.median(wall)),
-        "threaded": float(np.median(par)) if par else None,
-        "speedup": float(np.median(ratio)) if ratio else None,
+        "serial_cpu": median(cpu),
+        "serial_wall": median(wall),
+        "threaded": median(par),
+        "speedup": median(ratio),
+        "independent": median(ind),
+        "independent_speedup": median(ind_ratio),
+        "share": median(share),
     }
 
 
@@ -266,21 +301,34 @@ def main(argv=None) -> int:
         "Metropolis: the multi-spin-coded checkerboard kernel (attempted flips / ns), serial on one",
         f"thread and over {all_threads} threads (one band of columns a thread, one launch a call, each",
         "band waiting only for its neighbours' previous half-sweep). Each timed run is 1e9 attempted",
-        "flips; every round times the serial kernel and then the threaded one on the same chain, so",
-        "the speed-up (median of the rounds' wall-time ratios) compares them on the same machine",
-        "state. The CPU-time rate of the serial kernel does not count time other jobs hold the core.",
+        "flips; every round times the serial kernel, then the threaded one on the same chain, then",
+        f"{all_threads} independent chains, one a thread in one launch (nothing shared or waited for:",
+        "the most this machine gives the kernel on that many threads), so all three see the same",
+        "machine state; speed-ups are medians of the rounds' wall-time ratios to the serial run, and",
+        "the share is the median of the rounds' threaded / independent rates (how much of the",
+        "machine's parallel throughput the threaded kernel reaches). The CPU-time rate of the serial kernel",
+        "does not count time other jobs hold the core.",
         "Wolff: spins in flipped clusters / ns (bit-parallel clusters on row words), one thread, CPU time.",
         "",
     ]
     many = all_threads > 1
     header = "| L | Metropolis, 1 thread (CPU time) | Metropolis, 1 thread (wall) |"
     if many:
-        header += f" Metropolis, {all_threads} threads (wall) | speed-up |"
-    lines += [header + " Wolff, 1 thread |", "|---" * (5 + 2 * many) + "|"]
+        header += (
+            f" Metropolis, {all_threads} threads (wall) | speed-up |"
+            f" {all_threads} independent chains (wall) | their speed-up | share |"
+        )
+    lines += [header + " Wolff, 1 thread |", "|---" * (4 + 5 * many) + "|"]
     for row in speed:
         cells = [f"{row['serial_cpu']:.2f}", f"{row['serial_wall']:.2f}"]
         if many:
-            cells += [f"{row['threaded']:.2f}", f"{row['speedup']:.2f}x"]
+            cells += [
+                f"{row['threaded']:.2f}",
+                f"{row['speedup']:.2f}x",
+                f"{row['independent']:.2f}",
+                f"{row['independent_speedup']:.2f}x",
+                f"{row['share']:.0%}",
+            ]
         cells.append(f"{row['wolff_1']:.3f}")
         lines.append(f"| {row['L']} | " + " | ".join(cells) + " |")
     lines += [

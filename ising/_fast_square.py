@@ -108,6 +108,27 @@ def threshold_digits(threshold: int) -> np.ndarray:
     return np.array([_ALL if (threshold >> (63 - b)) & 1 else _ZERO for b in range(64)], dtype=np.uint64)
 
 
+#: Bytes in a cache line of the CPUs this runs on (x86-64 and most ARM cores).
+CACHE_LINE = 64
+
+
+def cache_aligned(a: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of ``a`` whose data starts at a multiple of :data:`CACHE_LINE` bytes.
+
+    NumPy aligns arrays only to 16 bytes. When the threaded Metropolis kernel's
+    band boundaries fall on multiples of 8 packed columns (a cache line of
+    words; L a multiple of 32 for two bands), an aligned start means two threads
+    never write words or stream states that share a cache line, which would
+    otherwise move between their cores on every write.
+    """
+    a = np.ascontiguousarray(a)
+    buffer = np.empty(a.nbytes + CACHE_LINE, dtype=np.uint8)
+    start = -buffer.ctypes.data % CACHE_LINE
+    out = buffer[start : start + a.nbytes].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
 @njit(cache=True)
 def pack(spins2d, lanes, rows):
     """int8 (L, L) ±1 -> uint64 (2, R, L/2) multi-spin words (bit 1 = down)."""
@@ -291,8 +312,7 @@ def metropolis_sweeps(words, n_sweeps, states, classes, digits, lanes, used, odd
             _update_columns(words, c, 0, cols, states, classes, digits, lanes, used, odd, masks)
 
 
-@njit(cache=True)
-def metropolis_sweeps_threaded(words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands):
+def metropolis_sweeps_threaded(words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands) -> bool:
     """The same chain as :func:`metropolis_sweeps`, bit for bit, with one thread per band of columns.
 
     The columns are cut into ``n_bands`` contiguous bands, one per thread of a
@@ -310,40 +330,51 @@ def metropolis_sweeps_threaded(words, n_sweeps, states, classes, digits, lanes, 
     the bands did not all start within the spin limit of
     :func:`ising._sync.rendezvous` (a busy machine, or a threading layer that ran
     them one after another). ``n_bands`` must lie between 1 and the number of
-    packed columns M.
+    packed columns M. Pass arrays from :func:`cache_aligned`: then bands whose
+    boundaries fall on multiples of 8 columns share no cache line they write.
     """
-    if n_bands < 1 or n_bands > words.shape[2]:
-        raise ValueError("n_bands must lie between 1 and the number of packed columns")
+    if not 1 <= n_bands <= words.shape[2]:
+        raise ValueError(f"n_bands must lie between 1 and the number of packed columns {words.shape[2]}")
     sync = np.zeros((n_bands + 2) * _sync.STRIDE, dtype=np.int64)
-    return _threaded_sweeps(words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, sync)
+    return bool(_threaded_sweeps(words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, sync))
 
 
-@njit(cache=True, parallel=True)
+# Not cached: a cached parallel function ran the band loop inlined into it 15 % slower
+# than a fresh compilation here (numba/numba#8085). The parallel launch is kept this
+# small, compiled once a process (about 2 s), and the band's work is the cached plain
+# function _band_sweeps, which runs as fast loaded from the cache as freshly compiled.
+@njit(parallel=True)
 def _threaded_sweeps(words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, sync):
     """:func:`metropolis_sweeps_threaded` given zeroed counters ``sync``, int64 ((n_bands + 2) STRIDE,)."""
-    cols = words.shape[2]
     for band in prange(n_bands):
         if _sync.rendezvous(sync, n_bands, _sync.RENDEZVOUS_SPINS):
-            x0 = band * cols // n_bands
-            x1 = (band + 1) * cols // n_bands
-            left = (2 + (band + n_bands - 1) % n_bands) * _sync.STRIDE
-            right = (2 + (band + 1) % n_bands) * _sync.STRIDE
-            mine = (2 + band) * _sync.STRIDE
-            masks = np.empty(classes.shape[0], dtype=np.uint64)
-            for t in range(2 * n_sweeps):
-                c = t & 1
-                _sync.wait_at_least(sync, left, t)
-                _sync.wait_at_least(sync, right, t)
-                # the edge columns x0 and x1 - 1 first, published, then the interior
-                for part in range(3):
-                    lo = x0 if part == 0 else (x1 - 1 if part == 1 else x0 + 1)
-                    hi = x0 + 1 if part == 0 else (x1 if part == 1 else x1 - 1)
-                    if part == 1 and lo == x0:
-                        lo = hi  # a band one column wide has a single edge
-                    _update_columns(words, c, lo, hi, states, classes, digits, lanes, used, odd, masks)
-                    if part == 1:
-                        _sync.store_release(sync, mine, t + 1)
+            _band_sweeps(words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, band, sync)
     return sync[_sync.STRIDE] == 1
+
+
+@njit(cache=True)
+def _band_sweeps(words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, band, sync):
+    """Band ``band`` of ``n_bands`` in :func:`_threaded_sweeps`: its columns' share of the sweeps."""
+    cols = words.shape[2]
+    x0 = band * cols // n_bands
+    x1 = (band + 1) * cols // n_bands
+    left = (2 + (band + n_bands - 1) % n_bands) * _sync.STRIDE
+    right = (2 + (band + 1) % n_bands) * _sync.STRIDE
+    mine = (2 + band) * _sync.STRIDE
+    masks = np.empty(classes.shape[0], dtype=np.uint64)
+    for t in range(2 * n_sweeps):
+        c = t & 1
+        _sync.wait_at_least(sync, left, t)
+        _sync.wait_at_least(sync, right, t)
+        # the edge columns x0 and x1 - 1 first, published, then the interior
+        for part in range(3):
+            lo = x0 if part == 0 else (x1 - 1 if part == 1 else x0 + 1)
+            hi = x0 + 1 if part == 0 else (x1 if part == 1 else x1 - 1)
+            if part == 1 and lo == x0:
+                lo = hi  # a band one column wide has a single edge
+            _update_columns(words, c, lo, hi, states, classes, digits, lanes, used, odd, masks)
+            if part == 1:
+                _sync.store_release(sync, mine, t + 1)
 
 
 @njit(cache=True)

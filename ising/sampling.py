@@ -137,11 +137,13 @@ class MarkovChain:
             self._lanes, self._rows, cols = _fast_square.layout(side)
             self._used, self._odd = _fast_square.lane_masks(side)
             self._classes, self._digits = _fast_square.acceptance_tables(self.beta, self.J, self.h)
-            self._states = seed_states(self.seed, cols)
+            self._states = _fast_square.cache_aligned(seed_states(self.seed, cols))
             self._sweep_rates = {"threaded": None, "serial": None}
             self._sweep_calls = {"threaded": 0, "serial": 0}
             self._parallel_calls = 0
-            self._words = _fast_square.pack(spins.reshape(side, side), self._lanes, self._rows)
+            self._words = _fast_square.cache_aligned(
+                _fast_square.pack(spins.reshape(side, side), self._lanes, self._rows)
+            )
         else:
             # floor(p_add 2**64), capped below 2**64 when p_add rounds to 1
             threshold = min(int(self._p_add * 2.0**64), 2**64 - 1)
@@ -179,7 +181,9 @@ class MarkovChain:
         self._measured = None
         L = self.lattice.shape[0]
         if self._mode == "packed":
-            self._words = _fast_square.pack(spins.reshape(L, L), self._lanes, self._rows)
+            self._words = _fast_square.cache_aligned(
+                _fast_square.pack(spins.reshape(L, L), self._lanes, self._rows)
+            )
         elif self._mode == "rows":
             self._words = _fast_square.pack_rows(spins.reshape(L, L), self._words.shape[1])
         else:

@@ -65,6 +65,18 @@ def test_fast_path_is_chosen_for_square_tori_only():
             MarkovChain(lat, 4.0, fast=True)
 
 
+def test_packed_chain_arrays_start_on_a_cache_line():
+    for offset in range(0, 64, 8):
+        a = np.arange(offset, offset + 37, dtype=np.uint64).reshape(1, 37)[:, offset % 5 :]
+        b = fs.cache_aligned(a)
+        assert b.ctypes.data % fs.CACHE_LINE == 0 and b.flags.c_contiguous
+        assert np.array_equal(a, b) and b.dtype == a.dtype
+    chain = MarkovChain(square(64), 2.3, algorithm="metropolis", seed=3)
+    chain.spins = random_spins(64, 5)
+    for a in (chain._words, chain._states):
+        assert a.ctypes.data % fs.CACHE_LINE == 0
+
+
 @pytest.mark.parametrize(
     ("L", "algorithm"), [(16, "metropolis"), (16, "wolff"), (66, "wolff"), (128, "wolff")]
 )
