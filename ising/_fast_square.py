@@ -339,8 +339,9 @@ def metropolis_sweeps_threaded(words, n_sweeps, states, classes, digits, lanes, 
     return bool(_threaded_sweeps(words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, sync))
 
 
-# Not cached: a cached parallel function ran the band loop inlined into it 15 % slower
-# than a fresh compilation here (numba/numba#8085). The parallel launch is kept this
+# Not cached: loaded from Numba's cache, a parallel function with the band loop inlined
+# ran it 11-15 % slower than freshly compiled on the machine of benchmarks/RESULTS.md
+# (numba/numba#8085). The parallel launch is kept this
 # small, compiled once a process (about 2 s), and the band's work is the cached plain
 # function _band_sweeps, which runs as fast loaded from the cache as freshly compiled.
 @njit(parallel=True)

@@ -84,13 +84,16 @@ def _cmd_info(args):
 
 
 def _cmd_bench(args):
-    from .sampling import MarkovChain
+    from .sampling import KERNEL_PROBE_CALLS, MarkovChain
 
     if args.sweeps <= 0 or args.repeats <= 0:
         raise ValueError("--sweeps and --repeats must be positive integers")
     lattice = _lattice_from_args(args)
     chain = MarkovChain(lattice, args.T, J=args.J, h=args.h, algorithm=args.algorithm, seed=args.seed)
     chain.thermalize(min(args.sweeps, 20))  # JIT compilation and warm-up
+    if chain.algorithm == "metropolis":
+        for _ in range(KERNEL_PROBE_CALLS):  # the chain's choice of serial or threaded kernel
+            chain.advance(args.sweeps)
     rates = []
     for _ in range(args.repeats):
         updates, elapsed = _timed_updates(chain, args.sweeps, lattice.n_sites)

@@ -35,6 +35,11 @@ _BAND_MIN_COLUMNS = 16
 #: Calls between re-measurements of the slower of threaded and serial packed Metropolis.
 _REPROBE_EVERY = 16
 
+#: Calls of ``advance`` a packed Metropolis chain on several threads spends timing its
+#: threaded and its serial kernel (two each; the first of each is not timed) before it
+#: runs the faster: a benchmark's warm-up.
+KERNEL_PROBE_CALLS = 4
+
 
 def _check_positive(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
