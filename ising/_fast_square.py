@@ -27,7 +27,7 @@ with bitwise logic:
 Each column x of words owns one xoshiro256** stream, so a chain's result does
 not depend on how many threads update the columns of a colour class
 (:func:`metropolis_sweeps_threaded` runs bands of columns on threads that wait
-only for their neighbouring bands).
+only for their neighbouring bands, twice every few half-sweeps).
 
 Wolff (:func:`wolff_rows`) keeps row i of the torus in W words (W = 1 for L <= 64,
 L / 64 when 64 divides L); the bonds of a row are drawn 64 at a time as
@@ -312,70 +312,105 @@ def metropolis_sweeps(words, n_sweeps, states, classes, digits, lanes, used, odd
             _update_columns(words, c, 0, cols, states, classes, digits, lanes, used, odd, masks)
 
 
-def metropolis_sweeps_threaded(words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands) -> bool:
+#: Half-sweeps a band of the threaded Metropolis runs between exchanges with its neighbours.
+BLOCK_HALF_SWEEPS = 16
+
+
+def metropolis_sweeps_threaded(
+    words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, depth=BLOCK_HALF_SWEEPS
+) -> bool:
     """The same chain as :func:`metropolis_sweeps`, bit for bit, with one thread per band of columns.
 
-    The columns are cut into ``n_bands`` contiguous bands, one per thread of a
-    single parallel launch. A band's columns read, besides its own, only the
-    other-colour column just outside each of its edges, and only its two edge
-    columns are read by other bands. So in each half-sweep a band updates its
-    edge columns first and publishes that (a release store into a counter of
-    its own), then updates its interior; before the edges of
-    half-sweep t it waits until both neighbouring bands have published the edges
-    of half-sweep t - 1. The words it reads are then final, no neighbour
-    overwrites them while it reads, and a band seldom waits: its neighbours
-    publish their edges long before it finishes its interior.
+    The packed columns are cut into ``n_bands`` contiguous bands, one per thread
+    of a single parallel launch. A column's update in a half-sweep reads only
+    the other colour in the columns next to it, so columns a distance d apart
+    may be up to d half-sweeps apart in time. The half-sweeps are run in blocks
+    of k: ``depth``, capped at (w + 1) // 2 for the narrowest band width w, and
+    fewer in the last block. In each block a band first updates, waiting for no
+    one, a trapezoid of its own columns: half-sweep j = 0 .. k - 1 of the block
+    on columns x0 + j .. x1 - 1 - j. Then, once the band to its right has done
+    its trapezoid, it updates the seam between them: half-sweep j = 1 .. k - 1
+    on columns x1 - j .. x1 + j - 1 (mod M). Every column update thus follows
+    its neighbours' previous half-sweep and precedes their next one, which
+    overwrites the colour it read, so words and streams (one per column) come
+    out as in the serial chain. A band starts its next trapezoid once its
+    left neighbour has finished the seam on its left. Two waits a block, not
+    one a half-sweep: the latency of an exchange between cores weighs k times
+    less.
 
     Returns True when the sweeps were done; False, with nothing changed, when
     the bands did not all start within the spin limit of
     :func:`ising._sync.rendezvous` (a busy machine, or a threading layer that ran
     them one after another). ``n_bands`` must lie between 1 and the number of
-    packed columns M. Pass arrays from :func:`cache_aligned`: then bands whose
-    boundaries fall on multiples of 8 columns share no cache line they write.
+    packed columns M, ``depth`` be at least 1. Pass arrays from
+    :func:`cache_aligned`: then bands whose boundaries fall on multiples of 8
+    columns share no cache line they write.
     """
-    if not 1 <= n_bands <= words.shape[2]:
-        raise ValueError(f"n_bands must lie between 1 and the number of packed columns {words.shape[2]}")
-    sync = np.zeros((n_bands + 2) * _sync.STRIDE, dtype=np.int64)
-    return bool(_threaded_sweeps(words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, sync))
+    cols = words.shape[2]
+    if not 1 <= n_bands <= cols:
+        raise ValueError(f"n_bands must lie between 1 and the number of packed columns {cols}")
+    if depth < 1:
+        raise ValueError(f"depth must be at least 1, got {depth}")
+    depth = min(depth, (cols // n_bands + 1) // 2)
+    sync = np.zeros((2 * n_bands + 2) * _sync.STRIDE, dtype=np.int64)
+    return bool(
+        _threaded_sweeps(words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, depth, sync)
+    )
 
 
 # Not cached: loaded from Numba's cache, a parallel function with the band loop inlined
 # ran it 11-15 % slower than freshly compiled on the machine of benchmarks/RESULTS.md
-# (numba/numba#8085). The parallel launch is kept this
-# small, compiled once a process (about 2 s), and the band's work is the cached plain
-# function _band_sweeps, which runs as fast loaded from the cache as freshly compiled.
+# (numba/numba#8085). The parallel launch is kept this small, compiled once a process
+# (about 2 s), and the band's work is the cached plain function _band_sweeps, which
+# runs as fast loaded from the cache as freshly compiled.
 @njit(parallel=True)
-def _threaded_sweeps(words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, sync):
-    """:func:`metropolis_sweeps_threaded` given zeroed counters ``sync``, int64 ((n_bands + 2) STRIDE,)."""
+def _threaded_sweeps(words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, depth, sync):
+    """:func:`metropolis_sweeps_threaded` given zeroed counters ``sync``, int64 ((2 n_bands + 2) STRIDE,)."""
     for band in prange(n_bands):
         if _sync.rendezvous(sync, n_bands, _sync.RENDEZVOUS_SPINS):
-            _band_sweeps(words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, band, sync)
+            _band_sweeps(
+                words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, depth, band, sync
+            )
     return sync[_sync.STRIDE] == 1
 
 
 @njit(cache=True)
-def _band_sweeps(words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, band, sync):
-    """Band ``band`` of ``n_bands`` in :func:`_threaded_sweeps`: its columns' share of the sweeps."""
+def _band_sweeps(words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, depth, band, sync):
+    """Band ``band`` of ``n_bands`` in :func:`_threaded_sweeps`: its trapezoids and the seams on its right.
+
+    Counters: ``sync[(2 + i) STRIDE]`` blocks whose trapezoid band i has done,
+    ``sync[(2 + n_bands + i) STRIDE]`` blocks whose seam on the right of band i is done.
+    """
     cols = words.shape[2]
     x0 = band * cols // n_bands
     x1 = (band + 1) * cols // n_bands
-    left = (2 + (band + n_bands - 1) % n_bands) * _sync.STRIDE
-    right = (2 + (band + 1) % n_bands) * _sync.STRIDE
-    mine = (2 + band) * _sync.STRIDE
+    trapezoid_mine = (2 + band) * _sync.STRIDE
+    trapezoid_right = (2 + (band + 1) % n_bands) * _sync.STRIDE
+    seam_left = (2 + n_bands + (band + n_bands - 1) % n_bands) * _sync.STRIDE
+    seam_mine = (2 + n_bands + band) * _sync.STRIDE
     masks = np.empty(classes.shape[0], dtype=np.uint64)
-    for t in range(2 * n_sweeps):
-        c = t & 1
-        _sync.wait_at_least(sync, left, t)
-        _sync.wait_at_least(sync, right, t)
-        # the edge columns x0 and x1 - 1 first, published, then the interior
-        for part in range(3):
-            lo = x0 if part == 0 else (x1 - 1 if part == 1 else x0 + 1)
-            hi = x0 + 1 if part == 0 else (x1 if part == 1 else x1 - 1)
-            if part == 1 and lo == x0:
-                lo = hi  # a band one column wide has a single edge
-            _update_columns(words, c, lo, hi, states, classes, digits, lanes, used, odd, masks)
-            if part == 1:
-                _sync.store_release(sync, mine, t + 1)
+    n_half = 2 * n_sweeps
+    start = 0
+    block = 0
+    while start < n_half:
+        k = min(depth, n_half - start)
+        _sync.wait_at_least(sync, seam_left, block)
+        for j in range(k):
+            c = (start + j) & 1
+            _update_columns(words, c, x0 + j, x1 - j, states, classes, digits, lanes, used, odd, masks)
+        _sync.store_release(sync, trapezoid_mine, block + 1)
+        _sync.wait_at_least(sync, trapezoid_right, block + 1)
+        for j in range(1, k):
+            c = (start + j) & 1
+            hi = x1 + j
+            if hi <= cols:
+                _update_columns(words, c, x1 - j, hi, states, classes, digits, lanes, used, odd, masks)
+            else:  # the seam between the last band and the first wraps around
+                _update_columns(words, c, x1 - j, cols, states, classes, digits, lanes, used, odd, masks)
+                _update_columns(words, c, 0, hi - cols, states, classes, digits, lanes, used, odd, masks)
+        _sync.store_release(sync, seam_mine, block + 1)
+        start += k
+        block += 1
 
 
 @njit(cache=True)

@@ -333,7 +333,7 @@ def test_acceptance_probability_of_every_class_with_field_and_negative_coupling(
             assert abs(observed - q) < 4 * np.sqrt(q * (1 - q) / n), (value, observed, q)
 
 
-def threaded_run(L, n_bands, n_sweeps=7, attempts=5):
+def threaded_run(L, n_bands, n_sweeps=7, attempts=5, depth=fs.BLOCK_HALF_SWEEPS):
     """(serial words, serial streams, threaded words, threaded streams, whether the threaded kernel ran).
 
     A decline (the bands did not all start within the spin limit, as on a busy
@@ -347,7 +347,7 @@ def threaded_run(L, n_bands, n_sweeps=7, attempts=5):
     w2, s2 = words.copy(), states.copy()
     fs.metropolis_sweeps(words, n_sweeps, states, *tables, lanes, used, odd)
     for _ in range(attempts):
-        if fs.metropolis_sweeps_threaded(w2, n_sweeps, s2, *tables, lanes, used, odd, n_bands):
+        if fs.metropolis_sweeps_threaded(w2, n_sweeps, s2, *tables, lanes, used, odd, n_bands, depth):
             return words, states, w2, s2, True
     return words, states, w2, s2, False
 
@@ -363,6 +363,21 @@ def test_threaded_kernel_is_bit_identical_to_serial(L, n_sweeps):
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     assert ran
     assert np.array_equal(words, w2) and np.array_equal(states, s2)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two Numba threads")
+@pytest.mark.parametrize("depth", [1, 2, 3, 5, 16])
+def test_threaded_kernel_is_bit_identical_for_any_block_depth(depth):
+    # 7 sweeps are 14 half-sweeps: the last block is partial for depths 3, 5 and 16 (capped
+    # at 8 for bands of 16 columns); one band updates its seam across the wrap-around
+    numba.set_num_threads(2)
+    try:
+        for n_bands in (1, 2):
+            words, states, w2, s2, ran = threaded_run(64, n_bands, 7, depth=depth)
+            assert ran
+            assert np.array_equal(words, w2) and np.array_equal(states, s2), n_bands
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
 
 
 def test_threaded_kernel_on_more_bands_than_cores():
@@ -389,6 +404,8 @@ def test_threaded_kernel_refuses_more_bands_than_columns():
     tables = fs.acceptance_tables(0.4, 1.0, 0.0)
     with pytest.raises(ValueError, match="n_bands"):
         fs.metropolis_sweeps_threaded(words, 1, states, *tables, lanes, used, odd, cols + 1)
+    with pytest.raises(ValueError, match="depth"):
+        fs.metropolis_sweeps_threaded(words, 1, states, *tables, lanes, used, odd, 1, 0)
 
 
 def test_threaded_kernel_declines_when_its_bands_cannot_run_at_once():
