@@ -37,6 +37,8 @@ when W = 1, parallel-prefix fills inside and across words otherwise. Other even 
 :func:`wolff_steps`, which flips spins as they join the cluster.
 """
 
+import operator
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
@@ -118,8 +120,8 @@ def cache_aligned(a: np.ndarray) -> np.ndarray:
     NumPy aligns arrays only to 16 bytes. When the threaded Metropolis kernel's
     band boundaries fall on multiples of 8 packed columns (a cache line of
     words; L a multiple of 32 for two bands), an aligned start means two threads
-    never write words or stream states that share a cache line, which would
-    otherwise move between their cores on every write.
+    do not write words or stream states of one cache line at the same time,
+    which would make the line move between their cores on every write.
     """
     a = np.ascontiguousarray(a)
     buffer = np.empty(a.nbytes + CACHE_LINE, dtype=np.uint8)
@@ -317,7 +319,18 @@ BLOCK_HALF_SWEEPS = 16
 
 
 def metropolis_sweeps_threaded(
-    words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, depth=BLOCK_HALF_SWEEPS
+    words,
+    n_sweeps,
+    states,
+    classes,
+    digits,
+    lanes,
+    used,
+    odd,
+    n_bands,
+    depth=BLOCK_HALF_SWEEPS,
+    *,
+    stall=(-1, 0),
 ) -> bool:
     """The same chain as :func:`metropolis_sweeps`, bit for bit, with one thread per band of columns.
 
@@ -343,18 +356,26 @@ def metropolis_sweeps_threaded(
     :func:`ising._sync.rendezvous` (a busy machine, or a threading layer that ran
     them one after another). ``n_bands`` must lie between 1 and the number of
     packed columns M, ``depth`` be at least 1. Pass arrays from
-    :func:`cache_aligned`: then bands whose boundaries fall on multiples of 8
-    columns share no cache line they write.
+    :func:`cache_aligned`: then, when the band boundaries fall on multiples of
+    8 columns, the threads do not write the same cache line at the same time.
+    ``stall`` = (band, spins), for tests: that band pauses ``spins`` spin-wait
+    hints before each of its trapezoids and seams, so that its neighbours run
+    ahead as far as their waits let them.
     """
     cols = words.shape[2]
+    n_bands, depth = operator.index(n_bands), operator.index(depth)
+    stall_band, stall_spins = (operator.index(v) for v in stall)
     if not 1 <= n_bands <= cols:
-        raise ValueError(f"n_bands must lie between 1 and the number of packed columns {cols}")
+        raise ValueError(f"n_bands must lie between 1 and {cols} (the packed columns), got {n_bands}")
     if depth < 1:
         raise ValueError(f"depth must be at least 1, got {depth}")
     depth = min(depth, (cols // n_bands + 1) // 2)
     sync = np.zeros((2 * n_bands + 2) * _sync.STRIDE, dtype=np.int64)
+    stall = np.array([stall_band, stall_spins], dtype=np.int64)
     return bool(
-        _threaded_sweeps(words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, depth, sync)
+        _threaded_sweeps(
+            words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, depth, sync, stall
+        )
     )
 
 
@@ -364,19 +385,25 @@ def metropolis_sweeps_threaded(
 # (about 2 s), and the band's work is the cached plain function _band_sweeps, which
 # runs as fast loaded from the cache as freshly compiled.
 @njit(parallel=True)
-def _threaded_sweeps(words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, depth, sync):
-    """:func:`metropolis_sweeps_threaded` given zeroed counters ``sync``, int64 ((2 n_bands + 2) STRIDE,)."""
+def _threaded_sweeps(words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, depth, sync, stall):
+    """:func:`metropolis_sweeps_threaded` given zeroed counters ``sync``, int64 ((2 n_bands + 2) STRIDE,)
+    and ``stall`` int64 (2,)."""
     for band in prange(n_bands):
         if _sync.rendezvous(sync, n_bands, _sync.RENDEZVOUS_SPINS):
+            spins = stall[1] if band == stall[0] else 0
             _band_sweeps(
-                words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, depth, band, sync
+                words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, depth, band, sync, spins
             )
     return sync[_sync.STRIDE] == 1
 
 
 @njit(cache=True)
-def _band_sweeps(words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, depth, band, sync):
+def _band_sweeps(
+    words, n_sweeps, states, classes, digits, lanes, used, odd, n_bands, depth, band, sync, stall
+):
     """Band ``band`` of ``n_bands`` in :func:`_threaded_sweeps`: its trapezoids and the seams on its right.
+
+    ``stall`` spin-wait hints precede each trapezoid and seam (0 but in tests).
 
     Counters: ``sync[(2 + i) STRIDE]`` blocks whose trapezoid band i has done,
     ``sync[(2 + n_bands + i) STRIDE]`` blocks whose seam on the right of band i is done.
@@ -394,11 +421,13 @@ def _band_sweeps(words, n_sweeps, states, classes, digits, lanes, used, odd, n_b
     block = 0
     while start < n_half:
         k = min(depth, n_half - start)
+        _sync.pause(stall)
         _sync.wait_at_least(sync, seam_left, block)
         for j in range(k):
             c = (start + j) & 1
             _update_columns(words, c, x0 + j, x1 - j, states, classes, digits, lanes, used, odd, masks)
         _sync.store_release(sync, trapezoid_mine, block + 1)
+        _sync.pause(stall)
         _sync.wait_at_least(sync, trapezoid_right, block + 1)
         for j in range(1, k):
             c = (start + j) & 1

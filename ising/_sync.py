@@ -107,6 +107,13 @@ def cpu_relax(typingctx):
 
 
 @njit(inline="always")
+def pause(spins):
+    """``spins`` spin-wait hints: a delay that holds the thread (to shuffle timing in tests)."""
+    for _ in range(spins):
+        cpu_relax()
+
+
+@njit(inline="always")
 def wait_at_least(counters, index, target):
     """Spin until ``counters[index]`` (int64, written by another thread) reaches ``target``."""
     while load_acquire(counters, index) < target:

@@ -91,7 +91,7 @@ def _cmd_bench(args):
     lattice = _lattice_from_args(args)
     chain = MarkovChain(lattice, args.T, J=args.J, h=args.h, algorithm=args.algorithm, seed=args.seed)
     chain.thermalize(min(args.sweeps, 20))  # JIT compilation and warm-up
-    if chain.algorithm == "metropolis":
+    if chain.algorithm == "metropolis" and chain.fast_path and _threads() > 1:
         for _ in range(KERNEL_PROBE_CALLS):  # the chain's choice of serial or threaded kernel
             chain.advance(args.sweeps)
     rates = []

@@ -333,7 +333,7 @@ def test_acceptance_probability_of_every_class_with_field_and_negative_coupling(
             assert abs(observed - q) < 4 * np.sqrt(q * (1 - q) / n), (value, observed, q)
 
 
-def threaded_run(L, n_bands, n_sweeps=7, attempts=5, depth=fs.BLOCK_HALF_SWEEPS):
+def threaded_run(L, n_bands, n_sweeps=7, attempts=5, depth=fs.BLOCK_HALF_SWEEPS, stall=(-1, 0)):
     """(serial words, serial streams, threaded words, threaded streams, whether the threaded kernel ran).
 
     A decline (the bands did not all start within the spin limit, as on a busy
@@ -347,7 +347,9 @@ def threaded_run(L, n_bands, n_sweeps=7, attempts=5, depth=fs.BLOCK_HALF_SWEEPS)
     w2, s2 = words.copy(), states.copy()
     fs.metropolis_sweeps(words, n_sweeps, states, *tables, lanes, used, odd)
     for _ in range(attempts):
-        if fs.metropolis_sweeps_threaded(w2, n_sweeps, s2, *tables, lanes, used, odd, n_bands, depth):
+        if fs.metropolis_sweeps_threaded(
+            w2, n_sweeps, s2, *tables, lanes, used, odd, n_bands, depth, stall=stall
+        ):
             return words, states, w2, s2, True
     return words, states, w2, s2, False
 
@@ -380,6 +382,20 @@ def test_threaded_kernel_is_bit_identical_for_any_block_depth(depth):
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
 
 
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two Numba threads")
+@pytest.mark.parametrize(("L", "stalled"), [(64, 0), (64, 1), (128, 0), (128, 1)])
+def test_threaded_kernel_is_bit_identical_when_one_band_lags(L, stalled):
+    # The stalled band pauses before each trapezoid and seam, so the other runs ahead as far as
+    # its waits allow: a missing or misplaced wait makes it read words not yet (or already) updated.
+    numba.set_num_threads(2)
+    try:
+        words, states, w2, s2, ran = threaded_run(L, 2, 9, stall=(stalled, 20000))
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    assert ran
+    assert np.array_equal(words, w2) and np.array_equal(states, s2)
+
+
 def test_threaded_kernel_on_more_bands_than_cores():
     # Three and four bands, each waiting on two different neighbours, in a process with as
     # many Numba threads (more than this machine may have: correctness, not speed).
@@ -406,6 +422,8 @@ def test_threaded_kernel_refuses_more_bands_than_columns():
         fs.metropolis_sweeps_threaded(words, 1, states, *tables, lanes, used, odd, cols + 1)
     with pytest.raises(ValueError, match="depth"):
         fs.metropolis_sweeps_threaded(words, 1, states, *tables, lanes, used, odd, 1, 0)
+    with pytest.raises(TypeError):
+        fs.metropolis_sweeps_threaded(words, 1, states, *tables, lanes, used, odd, 1, 2.5)
 
 
 def test_threaded_kernel_declines_when_its_bands_cannot_run_at_once():
