@@ -45,10 +45,16 @@ def next_u64(state):
     return result
 
 
+@njit(inline="always", cache=True)
+def _unit(word):
+    """The top 53 bits of a 64-bit word as a double in [0, 1)."""
+    return np.float64(word >> np.uint64(11)) * _U53
+
+
 @njit(cache=True)
 def next_double(state):
     """Uniform double in [0, 1) with 53 random bits."""
-    return np.float64(next_u64(state) >> np.uint64(11)) * _U53
+    return _unit(next_u64(state))
 
 
 @njit(inline="always", cache=True)
@@ -58,7 +64,7 @@ def below_step(s0, s1, s2, s3, n):
     53 random bits scaled to n (n << 2**53, so the bias is negligible).
     """
     result, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
-    return np.int64(np.float64(result >> np.uint64(11)) * _U53 * n), s0, s1, s2, s3
+    return np.int64(_unit(result) * n), s0, s1, s2, s3
 
 
 @njit(cache=True)
