@@ -16,12 +16,20 @@ new geometry is one builder function registered under a name::
 
     register_lattice("chain", build_chain)
     lattice = make_lattice("chain", 64)
+
+A builder defined outside the package needs no registration: the name
+``"package.module:builder"`` imports it (``make_lattice("mylattices:build_chain", 64)``).
+A lattice describes itself: its critical temperature where known, whether an
+exact ln Z exists for it, the convolution kernel its neighbours need, and a
+:meth:`Lattice.spec` from which :func:`make_lattice` rebuilds it.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -30,6 +38,7 @@ __all__ = [
     "LATTICES",
     "register_lattice",
     "make_lattice",
+    "lattice_builder",
     "square",
     "triangular",
     "cubic",
@@ -79,6 +88,12 @@ class Lattice:
         Returns the coarse :class:`Lattice` whose sites are the blocks.
     critical_temperature : float or None
         T_c of the ferromagnet (J = 1, h = 0) when known.
+    conv_kernel : int
+        Side of the convolution kernel that covers a site and its neighbours
+        on the configuration array (2 on hypercubic tori, 3 on the triangular one).
+    exact_log_z : callable or None
+        ``exact_log_z(beta, J) -> ln Z`` (float64, shape of ``beta``) where an
+        exact finite-size partition function is known (Kaufman on the square torus).
     """
 
     name: str
@@ -92,6 +107,8 @@ class Lattice:
     params: dict = field(default_factory=dict)
     coarse_builder: Callable[[], Lattice] | None = None
     critical_temperature: float | None = None
+    conv_kernel: int = 3
+    exact_log_z: Callable | None = None
 
     def __post_init__(self):
         neighbours = np.ascontiguousarray(self.neighbours, dtype=np.int32)
@@ -155,6 +172,14 @@ class Lattice:
     def L(self) -> int:
         return int(self.params.get("L", self.shape[0]))
 
+    def spec(self) -> dict:
+        """``{"name": ..., **params}``: ``make_lattice(**lattice.spec())`` rebuilds this lattice."""
+        return {"name": self.name, **self.params}
+
+    def critical_temperature_at(self, J: float = 1.0) -> float | None:
+        """T_c at coupling J (T_c scales with |J|), or None where it is not known."""
+        return None if self.critical_temperature is None else self.critical_temperature * abs(J)
+
     def colour_classes(self) -> tuple[np.ndarray, np.ndarray]:
         """Sites grouped by colour: ``(sites int32 (n_sites,), offsets int32 (n_colours+1,))``.
 
@@ -211,12 +236,41 @@ def register_lattice(name: str, builder: Callable[..., Lattice]) -> Callable[...
     return builder
 
 
+def lattice_builder(name: str) -> Callable[..., Lattice]:
+    """The builder registered under ``name``, or imported from ``"package.module:builder"``.
+
+    An imported builder is registered under that path and, so that the lattices it
+    builds (and their coarse lattices) can be rebuilt from their :meth:`Lattice.spec`,
+    under the name its lattices carry.
+    """
+    if name in LATTICES:
+        return LATTICES[name]
+    if ":" not in name:
+        known = ", ".join(sorted(n for n in LATTICES if ":" not in n))
+        raise ValueError(
+            f"unknown lattice {name!r}; known lattices: {known} (or give package.module:builder)"
+        )
+    module_name, _, attr = name.partition(":")
+    try:
+        builder = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"cannot import lattice builder {name!r}: {err}") from None
+    register_lattice(name, builder)
+    return builder
+
+
 def make_lattice(name: str, L: int, **kwargs) -> Lattice:
-    """Build a registered lattice by name, e.g. ``make_lattice("square", 32, b=2)``."""
-    if name not in LATTICES:
-        known = ", ".join(sorted(LATTICES))
-        raise ValueError(f"unknown lattice {name!r}; known lattices: {known}")
-    return LATTICES[name](L, **kwargs)
+    """Build a lattice by name, e.g. ``make_lattice("square", 32, b=2)`` or ``make_lattice(**spec)``.
+
+    ``name`` is a registered name or ``"package.module:builder"`` (see :func:`lattice_builder`).
+    """
+    builder = lattice_builder(name)
+    lattice = builder(L, **kwargs)
+    if not isinstance(lattice, Lattice):
+        raise ValueError(f"lattice builder {name!r} returned {type(lattice).__name__}, not a Lattice")
+    if ":" in name:
+        LATTICES.setdefault(lattice.name, builder)
+    return lattice
 
 
 def _check_size(name: str, L, multiple: int, why: str):
@@ -226,7 +280,7 @@ def _check_size(name: str, L, multiple: int, why: str):
         raise ValueError(f"{name} lattice size L={L} must be a multiple of {multiple} ({why})")
 
 
-def _hypercubic(name: str, L: int, b: int, dim: int, coarse_builder) -> Lattice:
+def _hypercubic(name: str, L: int, b: int, dim: int, coarse_builder, exact_log_z=None) -> Lattice:
     if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 2:
         raise ValueError(f"block factor b must be an integer >= 2, got {b!r}")
     # Even L gives a proper checkerboard; b | L gives whole blocks.
@@ -261,12 +315,20 @@ def _hypercubic(name: str, L: int, b: int, dim: int, coarse_builder) -> Lattice:
         params={"L": L, "b": b},
         coarse_builder=(lambda: coarse_builder(Lc, b=b)) if can_coarsen else None,
         critical_temperature=CRITICAL_TEMPERATURES.get(name),
+        conv_kernel=2,
+        exact_log_z=exact_log_z,
     )
 
 
+def _square_log_z(L: int, beta, J: float = 1.0):
+    from .exact import kaufman_log_z
+
+    return kaufman_log_z(L, beta, J=J, Ly=L)
+
+
 def square(L: int, b: int = 2) -> Lattice:
-    """Square L x L torus with b x b blocks (checkerboard colouring; z = 4)."""
-    return _hypercubic("square", L, b, 2, square)
+    """Square L x L torus with b x b blocks (checkerboard colouring; z = 4; exact ln Z: Kaufman)."""
+    return _hypercubic("square", L, b, 2, square, exact_log_z=partial(_square_log_z, L))
 
 
 def cubic(L: int, b: int = 2) -> Lattice:
@@ -306,7 +368,8 @@ def triangular(L: int, b: int | None = None) -> Lattice:
             "triangular_coarse",
             (L, L // 3),
             _block_adjacency(neighbours, block_ids, L * L // 3),
-            params={"L": L, "parent": "triangular"},
+            params={"L": L},
+            conv_kernel=3,
         )
 
     return Lattice(
@@ -321,6 +384,7 @@ def triangular(L: int, b: int | None = None) -> Lattice:
         params=lattice_params,
         coarse_builder=coarse,
         critical_temperature=CRITICAL_TEMPERATURES["triangular"],
+        conv_kernel=3,
     )
 
 
@@ -347,7 +411,9 @@ def greedy_colouring(neighbours: np.ndarray) -> np.ndarray:
     return colours
 
 
-def graph_lattice(name: str, shape: tuple, neighbours: np.ndarray, params: dict | None = None) -> Lattice:
+def graph_lattice(
+    name: str, shape: tuple, neighbours: np.ndarray, params: dict | None = None, conv_kernel: int = 3
+) -> Lattice:
     """A lattice given only by its neighbour table (no blocks), greedily coloured."""
     neighbours = np.asarray(neighbours, dtype=np.int32)
     return Lattice(
@@ -356,6 +422,7 @@ def graph_lattice(name: str, shape: tuple, neighbours: np.ndarray, params: dict 
         neighbours=neighbours,
         colours=greedy_colouring(neighbours),
         params=dict(params or {}),
+        conv_kernel=conv_kernel,
     )
 
 

@@ -272,8 +272,9 @@ def load_configurations(files, expect=None) -> dict:
 
     Returns a dict with ``spins`` int8 (n, *shape), ``beta``, ``T``, ``energy``
     (total) and ``magnetization`` (total), all float64 (n,), ``lattice``
-    (name, or None), ``lattice_params`` (``L``, ``b``; b = 0 when the lattice has
-    no integer factor), ``chains`` (one :func:`chain_key` per file) and ``J``,
+    (name, or None), ``lattice_params`` (``L``, and ``b`` where the lattice has an
+    integer block factor: ``make_lattice(lattice, **lattice_params)`` rebuilds it),
+    ``chains`` (one :func:`chain_key` per file) and ``J``,
     ``h`` (common to all files; ValueError if they differ). ``expect`` is
     checked as in :class:`ThermometerData`.
     """
@@ -313,5 +314,6 @@ def load_configurations(files, expect=None) -> dict:
     result = {k: np.concatenate(v) for k, v in out.items()}
     (J, h) = couplings.pop()
     L, b = sizes[0]
-    result.update(lattice=lattices.pop(), lattice_params={"L": L, "b": b}, chains=chains, J=J, h=h)
+    params = {"L": L, "b": b} if b else {"L": L}
+    result.update(lattice=lattices.pop(), lattice_params=params, chains=chains, J=J, h=h)
     return result

@@ -39,6 +39,8 @@ __all__ = [
 TEMPERATURE_BANDS = {"ordered": (-np.inf, 2.0), "critical": (2.0, 2.6), "disordered": (2.6, np.inf)}
 #: Keys of a metrics dict: the whole test set, then the bands.
 BANDS = ("overall", *TEMPERATURE_BANDS)
+#: Bands with at most this many test configurations get no statistic-dependence diagnosis.
+MIN_BAND_SAMPLES = 20
 # Grid temperatures such as 1.0 + 16 * 0.1 = 2.6000000000000005 belong to the band their
 # decimal value names; a tolerance far below any grid step settles them.
 _BAND_TOL = 1e-9
@@ -147,11 +149,9 @@ class BayesLimit:
 
 def _exact_log_z(lattice, beta_grid, J):
     """ln Z at the grid for lattices with an exact finite-size partition function, else a reason."""
-    if lattice.name != "square":
+    if lattice.exact_log_z is None:
         return None, f"no exact partition function for the {lattice.name} lattice"
-    from ising.exact import kaufman_log_z
-
-    return kaufman_log_z(lattice.shape[0], beta_grid, J=J, Ly=lattice.shape[1]), None
+    return lattice.exact_log_z(beta_grid, J), None
 
 
 def bayes_limit(
@@ -162,8 +162,8 @@ def bayes_limit(
     Parameters
     ----------
     lattice : Lattice
-        Lattice of the test configurations; only the square torus has an
-        exact ln Z (Kaufman), other lattices give ``available=False``.
+        Lattice of the test configurations; where it has no exact ln Z
+        (``lattice.exact_log_z is None``) the result has ``available=False``.
     energy : float64 (n,)
         Total energy of each test configuration (units J, as stored in the ensembles).
     beta_true : float64 (n,)
@@ -319,16 +319,23 @@ def describe_thermometer(
     return "\n".join(lines)
 
 
-def evaluate_on_ensembles(model, files, lattice=None, batch_size: int = 256) -> dict:
+def evaluate_on_ensembles(
+    model, files, lattice=None, batch_size: int = 256, band_scale: float = 1.0, name: str | None = None
+) -> dict:
     """Evaluate a thermometer on held-out ensemble files, against the Bayes limit.
 
     The prior grid of the Bayes estimate is the set of test temperatures.
-    ``lattice`` defaults to the one named in the files' attributes.
+    ``lattice`` defaults to the one the files' attributes describe. Temperature
+    bands are defined on the square lattice's scale: ``band_scale`` = T_c(lattice)
+    / T_c(square) maps another lattice's temperatures onto them. ``name`` labels
+    the Markdown report (default the model's name).
 
     Returns a dict: ``metrics`` (:func:`evaluate_thermometer`), ``bayes``
     (:class:`BayesLimit`), ``ratio`` (:func:`figure_of_merit`),
-    ``dependence`` (band -> :func:`statistic_dependence` on energy per spin and |m|),
-    ``beta_pred`` and ``beta_true`` float64 (n,), and ``report`` (Markdown).
+    ``dependence`` (band -> :func:`statistic_dependence` on energy per spin and |m|,
+    for bands of more than :data:`MIN_BAND_SAMPLES` configurations),
+    ``beta_pred`` and ``beta_true`` float64 (n,), ``data`` (the loaded test
+    configurations, :func:`models.data.load_configurations`) and ``report`` (Markdown).
     """
     from .data import load_configurations
     from .thermometers import predict_beta
@@ -337,17 +344,17 @@ def evaluate_on_ensembles(model, files, lattice=None, batch_size: int = 256) -> 
     if lattice is None:
         from ising.lattice import make_lattice
 
-        b = data["lattice_params"].get("b") or 0
-        lattice = make_lattice(data["lattice"], data["lattice_params"]["L"], **({"b": b} if b else {}))
+        lattice = make_lattice(data["lattice"], **data["lattice_params"])
     n_sites = int(np.prod(data["spins"].shape[1:]))
     beta_pred = predict_beta(model, data["spins"], batch_size=batch_size)
-    metrics = evaluate_thermometer(data["beta"], beta_pred, data["T"])
-    bayes = bayes_limit(lattice, data["energy"], data["beta"], J=data["J"], h=data["h"], T=data["T"])
+    T_band = data["T"] / band_scale
+    metrics = evaluate_thermometer(data["beta"], beta_pred, T_band)
+    bayes = bayes_limit(lattice, data["energy"], data["beta"], J=data["J"], h=data["h"], T=T_band)
     statistics = {"energy": data["energy"] / n_sites, "abs_m": np.abs(data["magnetization"]) / n_sites}
     dependence = {
         band: statistic_dependence(beta_pred[mask], {k: v[mask] for k, v in statistics.items()})
-        for band, mask in band_masks(data["T"]).items()
-        if mask.sum() > 1
+        for band, mask in band_masks(T_band).items()
+        if mask.sum() > MIN_BAND_SAMPLES
     }
     return {
         "metrics": metrics,
@@ -356,5 +363,6 @@ def evaluate_on_ensembles(model, files, lattice=None, batch_size: int = 256) -> 
         "dependence": dependence,
         "beta_true": data["beta"],
         "beta_pred": beta_pred,
-        "report": describe_thermometer(model.name, metrics, bayes, dependence),
+        "data": data,
+        "report": describe_thermometer(name or model.name, metrics, bayes, dependence),
     }

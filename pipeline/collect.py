@@ -14,26 +14,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.claims import claims_table, evaluate_claims, study_claims
+from transfer.catalogue import transfer_catalogue
+
 from .store import Store
 
-__all__ = ["collect_tables", "write_table", "epochs_to_fraction", "TABLES"]
+__all__ = ["collect_tables", "write_table", "epochs_to_fraction", "table_names"]
 
-#: Tables of the run folder that figures and the report are drawn from.
-TABLES = (
-    "ensembles",
-    "thermometer_diagnosis",
-    "thermometer_predictions",
-    "thermometer_metrics",
-    "training_histories",
-    "transfer_metrics",
-    "sparsity",
-    "receptive_fields",
-    "correlations",
-    "correlation_function",
-    "correlation_matrices",
-    "entropy",
-    "rg_flow",
-)
+
+def table_names(tables_dir: Path) -> list[str]:
+    """The tables a run holds, as its ``index.json`` lists them (empty before the first collect)."""
+    index = tables_dir / "index.json"
+    return json.loads(index.read_text()) if index.is_file() else []
 
 
 def write_table(df: pd.DataFrame, path: Path) -> bool:
@@ -57,8 +49,8 @@ def _ensemble_rows(store: Store, ensembles: dict) -> list[dict]:
         rows.append(
             {
                 "level": level,
-                "lattice": spec["lattice"],
-                "L": spec["L"],
+                "lattice": spec["lattice"]["name"],
+                "L": spec["lattice"]["L"],
                 "T": T,
                 "seed": seed,
                 "role": role,
@@ -149,20 +141,27 @@ def epochs_to_fraction(epoch, loss, fraction: float) -> int:
     return int(epoch[np.argmax(decrease >= fraction * decrease.max())])
 
 
-def _initialisation(model: str) -> str:
-    if model.startswith("encdec_"):
-        return "frozen " + model.removeprefix("encdec_")
-    return "scratch" if model.endswith("_scratch") else "transfer"
+def _history_table(histories: list, entries) -> pd.DataFrame:
+    from transfer.catalogue import entry_by_name
 
-
-def _history_table(histories: list) -> pd.DataFrame:
     hist = pd.concat(histories, ignore_index=True)
     hist = hist[hist["metric"].isin(["loss", "val_loss"])].copy()
     hist["split"] = hist["metric"].map({"loss": "train", "val_loss": "val"})
-    hist["init"] = hist["model"].map(_initialisation)
-    hist["family"] = hist["model"].str.replace(r"_(transfer|scratch)$", "", regex=True)
-    hist.loc[hist["model"].str.startswith("encdec_"), "family"] = "rg_encode_decode"
+    catalogue = {name: entry_by_name(entries, name) for name in hist["model"].unique()}
+    hist["init"] = hist["model"].map(lambda m: catalogue[m].init_label)
+    hist["family"] = hist["model"].map(lambda m: catalogue[m].group)
     return hist.rename(columns={"value": "loss"}).drop(columns="metric")
+
+
+def _measure_tables(index: dict) -> dict[str, pd.DataFrame]:
+    """Every table the measurement suite wrote, concatenated over seeds (seed order)."""
+    paths: dict[str, list] = {}
+    for _seed, entry in sorted(index.items()):
+        for path in sorted(Path(entry["path"]).glob("*.csv")):
+            paths.setdefault(path.stem, []).append(path)
+    return {
+        name: pd.concat([pd.read_csv(p) for p in parts], ignore_index=True) for name, parts in paths.items()
+    }
 
 
 def collect_tables(config: dict, store: Store, index: dict, tables_dir: Path) -> list[str]:
@@ -191,18 +190,10 @@ def collect_tables(config: dict, store: Store, index: dict, tables_dir: Path) ->
     frames["thermometer_predictions"] = pd.concat(preds, ignore_index=True)
     rows, histories = _transfer_rows(store, index["transfer"], config["transfer"]["convergence_fraction"])
     frames["transfer_metrics"] = pd.DataFrame(rows)
-    frames["training_histories"] = _history_table(histories)
-    for name in (
-        "sparsity",
-        "receptive_fields",
-        "correlations",
-        "correlation_function",
-        "entropy",
-        "rg_flow",
-        "correlation_matrices",
-    ):
-        parts = [Path(e["path"]) / f"{name}.csv" for _, e in sorted(index["measure"].items())]
-        frames[name] = pd.concat([pd.read_csv(p) for p in parts if p.is_file()], ignore_index=True)
+    frames["training_histories"] = _history_table(histories, transfer_catalogue(config["transfer"]["rules"]))
+    frames |= _measure_tables(index["measure"])
+    claims = study_claims(config["transfer"]["rules"], config["transfer"]["convergence_fraction"])
+    frames["claims"] = claims_table(evaluate_claims(claims, frames))
     changed = [name for name, df in frames.items() if write_table(df, tables_dir / f"{name}.csv")]
     (tables_dir / "index.json").write_text(json.dumps(sorted(frames), indent=1))
     return changed

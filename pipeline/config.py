@@ -13,9 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ising.lattice import CRITICAL_TEMPERATURES, LATTICES, make_lattice
+from ising.lattice import lattice_builder, make_lattice, square
 
 __all__ = ["PROFILES", "BASE", "build_config", "temperature_grid", "rescale", "config_summary"]
+
+#: T_c of the square lattice at J = 1 (Onsager): the default grid and the temperature bands
+#: are stated on its scale and rescaled by T_c(lattice) / T_c(square) for other lattices.
+SQUARE_TC = square(4).critical_temperature
 
 #: Defaults shared by every profile (the ``quick`` profile is BASE unchanged).
 BASE = {
@@ -130,17 +134,40 @@ def build_config(profile: str = "quick", file=None, **overrides) -> dict:
         data = load_config_file(file)
         data.pop("profile", None)
         config = _merge(config, data, "")
-    config = _merge(config, {k: v for k, v in overrides.items() if v is not None}, "")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    config = _merge(config, given, "")
     config["profile"] = profile
+    config["adjustments"] = []
+    if "L" not in given and "L" not in (data if file is not None else {}):
+        _fit_size(config)
     validate(config)
     return config
+
+
+def _fit_size(config: dict, reach: int = 16) -> None:
+    """Move the profile's default L to the nearest size the lattice accepts (noted in the config)."""
+    builder = lattice_builder(config["lattice"])
+    L = config["L"]
+    for step in range(reach + 1):
+        for candidate in dict.fromkeys((L - step, L + step)):
+            if candidate < 2:
+                continue
+            try:
+                builder(candidate, **_block_kwargs(config))
+            except ValueError:
+                continue
+            if candidate != L:
+                config["L"] = candidate
+                config["adjustments"].append(
+                    f"L = {candidate} instead of the {config['profile']} profile's {L}: "
+                    f"the nearest size the {config['lattice']} lattice accepts"
+                )
+            return
 
 
 def validate(config: dict) -> None:
     """Refuse a configuration that cannot run, before any work starts."""
     name = config["lattice"]
-    if name not in LATTICES:
-        raise ValueError(f"unknown lattice {name!r}; known lattices: {', '.join(sorted(LATTICES))}")
     lattice = make_lattice(name, config["L"], **_block_kwargs(config))
     if not lattice.has_blocks:
         raise ValueError(f"the {name} lattice has no block partition to coarse-grain")
@@ -158,9 +185,12 @@ def validate(config: dict) -> None:
             raise ValueError(f"sampling.{key} must be a positive integer, got {n!r}")
     if config["thermometer"]["dense_levels"] not in ("fine", "all"):
         raise ValueError("thermometer.dense_levels must be 'fine' or 'all'")
+    from models.architectures import THERMOMETERS
+
     for arch in config["thermometer"]["architectures"]:
-        if arch not in ("dense", "conv"):
-            raise ValueError(f"unknown thermometer architecture {arch!r}; use dense and/or conv")
+        if arch not in THERMOMETERS:
+            known = " and/or ".join(THERMOMETERS)
+            raise ValueError(f"unknown thermometer architecture {arch!r}; use {known}")
     for rule in config["transfer"]["rules"]:
         if rule not in ("decimation", "majority"):
             raise ValueError(f"unknown RG rule {rule!r}; use decimation and/or majority")
@@ -187,14 +217,14 @@ def lattice_levels(config: dict) -> list:
 
 
 def critical_temperature(config: dict) -> float | None:
-    tc = CRITICAL_TEMPERATURES.get(config["lattice"])
-    return None if tc is None else tc * abs(config["J"])
+    """T_c of the configured lattice at its coupling, as the lattice knows it (None if unknown)."""
+    return fine_lattice(config).critical_temperature_at(config["J"])
 
 
 def rescale(config: dict) -> float:
-    """T_c(lattice) / T_c(square): default grids and band edges are scaled by it."""
+    """T_c(lattice, J) / T_c(square, J = 1): default grids and band edges are scaled by it."""
     tc = critical_temperature(config)
-    return 1.0 if tc is None else tc / CRITICAL_TEMPERATURES["square"]
+    return 1.0 if tc is None else tc / SQUARE_TC
 
 
 def temperature_grid(config: dict) -> list[float]:

@@ -1,7 +1,13 @@
-"""Draw every figure of a run from its saved tables (nothing is recomputed)."""
+"""Draw every figure of a run from its saved tables (nothing is recomputed).
+
+Each figure is one :class:`Figure`: its name, the tables it reads and a function
+that draws it from them. Adding a figure is adding an entry to :data:`FIGURES`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -9,17 +15,22 @@ import pandas as pd
 
 from analysis import plots
 
-__all__ = ["draw_figures", "FIGURES"]
+__all__ = ["draw_figures", "FIGURES", "Figure"]
 
 
-def _read(tables: Path, name: str) -> pd.DataFrame:
-    path = tables / f"{name}.csv"
-    if not path.is_file():
-        raise ValueError(f"table {path} is missing; run the measure stage first")
-    return pd.read_csv(path)
+@dataclass(frozen=True)
+class Figure:
+    """A figure, the tables it is drawn from, and ``draw(tables, path, context) -> paths``.
+
+    ``context`` holds ``tc`` (T_c or None) and ``matrix_temperatures``.
+    """
+
+    name: str
+    tables: tuple
+    draw: Callable[[dict, Path, dict], list]
 
 
-def _selected_temperatures(df: pd.DataFrame, wanted: list[float]) -> pd.DataFrame:
+def _selected_temperatures(df: pd.DataFrame, wanted) -> pd.DataFrame:
     temps = np.unique(df["T"])
     keep = {min(temps, key=lambda t, w=w: abs(t - w)) for w in wanted}
     return df[df["T"].isin(keep)]
@@ -29,46 +40,78 @@ def _critical(df: pd.DataFrame, tc: float | None) -> pd.DataFrame:
     return df if tc is None else df.assign(T_c=tc)
 
 
-def draw_figures(tables: Path, figures: Path, tc: float | None, matrix_temperatures: list[float]) -> list:
-    """Draw all figures into ``figures`` (PNG and PDF); returns the written paths."""
-    figures.mkdir(parents=True, exist_ok=True)
-    out = []
-    corr = _read(tables, "correlations")
-    if corr["xi"].notna().any():  # the second-moment length needs a hypercubic lattice
-        out += plots.plot_correlation_length(_critical(corr, tc), figures / "correlation_length")
-    out += plots.plot_correlation_matrices(
-        _read(tables, "correlation_matrices"), figures / "correlation_matrices"
-    )
-    cr = _selected_temperatures(_read(tables, "correlation_function"), matrix_temperatures)
-    out += plots.plot_correlation_function(cr, figures / "correlation_function")
-    out += plots.plot_entropy(_critical(_read(tables, "entropy"), tc), figures / "entropy")
-    out += plots.plot_sparsity(_read(tables, "sparsity"), figures / "sparsity")
-    fields = _read(tables, "receptive_fields")
-    out += plots.plot_receptive_fields(
-        fields[fields["seed"] == fields["seed"].min()], figures / "receptive_fields"
-    )
-    flow = _read(tables, "rg_flow")
+def _correlation_length(t, path, ctx):
+    corr = t["correlations"]
+    if not corr["xi"].notna().any():  # the second-moment length needs a hypercubic lattice
+        return []
+    return plots.plot_correlation_length(_critical(corr, ctx["tc"]), path)
+
+
+def _receptive_fields(t, path, ctx):
+    fields = t["receptive_fields"]
+    return plots.plot_receptive_fields(fields[fields["seed"] == fields["seed"].min()], path)
+
+
+def _rg_flow(t, path, ctx):
+    flow = t["rg_flow"]
     flow = flow[flow["step"] > 0]
-    if tc is not None:
-        flow = flow.assign(beta_c=1.0 / tc)
-    if len(flow):  # needs a thermometer on at least one coarse level
-        out += plots.plot_rg_flow(flow, figures / "rg_flow")
-    out += plots.plot_thermometer_predictions(
-        _read(tables, "thermometer_predictions"), figures / "thermometer_predictions"
-    )
-    hist = _read(tables, "training_histories")
-    out += plots.plot_training_curves(hist.assign(model=hist["family"]), figures / "training_curves")
-    return out
+    if ctx["tc"] is not None:
+        flow = flow.assign(beta_c=1.0 / ctx["tc"])
+    return plots.plot_rg_flow(flow, path) if len(flow) else []  # needs a coarse-level thermometer
+
+
+def _training_curves(t, path, ctx):
+    hist = t["training_histories"]
+    return plots.plot_training_curves(hist.assign(model=hist["family"]), path)
 
 
 FIGURES = (
-    "correlation_length",
-    "correlation_matrices",
-    "correlation_function",
-    "entropy",
-    "sparsity",
-    "receptive_fields",
-    "rg_flow",
-    "thermometer_predictions",
-    "training_curves",
+    Figure("correlation_length", ("correlations",), _correlation_length),
+    Figure(
+        "correlation_matrices",
+        ("correlation_matrices",),
+        lambda t, path, ctx: plots.plot_correlation_matrices(t["correlation_matrices"], path),
+    ),
+    Figure(
+        "correlation_function",
+        ("correlation_function",),
+        lambda t, path, ctx: plots.plot_correlation_function(
+            _selected_temperatures(t["correlation_function"], ctx["matrix_temperatures"]), path
+        ),
+    ),
+    Figure(
+        "entropy",
+        ("entropy",),
+        lambda t, path, ctx: plots.plot_entropy(_critical(t["entropy"], ctx["tc"]), path),
+    ),
+    Figure("sparsity", ("sparsity",), lambda t, path, ctx: plots.plot_sparsity(t["sparsity"], path)),
+    Figure("receptive_fields", ("receptive_fields",), _receptive_fields),
+    Figure("rg_flow", ("rg_flow",), _rg_flow),
+    Figure(
+        "thermometer_predictions",
+        ("thermometer_predictions",),
+        lambda t, path, ctx: plots.plot_thermometer_predictions(t["thermometer_predictions"], path),
+    ),
+    Figure("training_curves", ("training_histories",), _training_curves),
 )
+
+
+def _read(tables: Path, name: str) -> pd.DataFrame:
+    path = tables / f"{name}.csv"
+    if not path.is_file():
+        raise ValueError(f"table {path} is missing; run the measure stage first")
+    return pd.read_csv(path)
+
+
+def draw_figures(tables: Path, figures: Path, tc: float | None, matrix_temperatures) -> list:
+    """Draw all figures into ``figures`` (PNG and PDF); returns the written paths."""
+    figures.mkdir(parents=True, exist_ok=True)
+    context = {"tc": tc, "matrix_temperatures": list(matrix_temperatures)}
+    cache: dict[str, pd.DataFrame] = {}
+    out = []
+    for figure in FIGURES:
+        for name in figure.tables:
+            if name not in cache:
+                cache[name] = _read(tables, name)
+        out += figure.draw(cache, figures / figure.name, context)
+    return out

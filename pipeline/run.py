@@ -14,8 +14,8 @@ import shutil
 import time
 from pathlib import Path
 
-from .collect import TABLES, collect_tables
-from .config import critical_temperature, rescale
+from .collect import collect_tables, table_names
+from .plan import StudyPlan, make_plan
 from .stages import measure_stage, sample_stage, thermometer_stage, transfer_stage
 from .store import Store, run_tasks
 
@@ -55,7 +55,7 @@ def prepare_output(out: Path, config: dict) -> None:
 
 def _tables_digest(tables: Path) -> str:
     h = hashlib.sha256()
-    for name in TABLES:
+    for name in table_names(tables):
         path = tables / f"{name}.csv"
         h.update(name.encode())
         h.update(path.read_bytes() if path.is_file() else b"missing")
@@ -83,6 +83,53 @@ def _copy_models(run: Path, index: dict) -> None:
             stale.unlink()
 
 
+#: Stages that plan units of work: stage -> (index name, planner(plan, store, index)).
+PLANNERS = {
+    "sample": ("ensembles", lambda plan, store, ix: sample_stage(plan, store)),
+    "thermometers": ("thermometers", lambda plan, store, ix: thermometer_stage(plan, store, ix["ensembles"])),
+    "transfer": (
+        "transfer",
+        lambda plan, store, ix: transfer_stage(plan, store, ix["ensembles"], ix["thermometers"]),
+    ),
+    "measure": (
+        "measure",
+        lambda plan, store, ix: measure_stage(
+            plan, store, ix["ensembles"], ix["thermometers"], ix["transfer"]
+        ),
+    ),
+}
+
+
+def _connect(scheduler: str | None):
+    if not scheduler:
+        return None
+    from distributed import Client
+
+    try:
+        return Client(scheduler, timeout="10s")
+    except OSError as err:
+        raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+
+
+def _work_stage(stage, plan, store, index, only, force, client, progress) -> str | None:
+    """Plan one work stage into ``index`` and run its missing units when selected; None if skipped."""
+    name, planner = PLANNERS[stage]
+    tasks, index[name] = planner(plan, store, index)
+    if only is not None and only != stage:
+        missing = sum(not store.has(t.kind, t.key) for t in tasks)
+        if missing and STAGES.index(stage) < STAGES.index(only):
+            raise ValueError(
+                f"--only {only} needs the {stage} stage's results ({missing} missing); "
+                "run the study without --only first"
+            )
+        return None
+    if force:
+        for task in tasks:
+            shutil.rmtree(store.path(task.kind, task.key), ignore_errors=True)
+    ran = run_tasks(store, tasks, stage, client=client, progress=progress)
+    return ran, f"{ran} of {len(tasks)} units run"
+
+
 def run_study(
     config: dict,
     out,
@@ -97,64 +144,31 @@ def run_study(
     if only is not None and only not in STAGES:
         raise ValueError(f"unknown stage {only!r}; choose one of {', '.join(STAGES)}")
     run = Path(out)
+    plan = make_plan(config)
     prepare_output(run, config)
     store = Store(run / "store")
     store.clean_temporaries()
     _write_json(run / "config.json", config)
     timings_path = run / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
-    client = None
-    if scheduler:
-        from distributed import Client
-
-        try:
-            client = Client(scheduler, timeout="10s")
-        except OSError as err:
-            raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+    client = _connect(scheduler)
     index = {}
-    tc = critical_temperature(config)
-    planners = {
-        "sample": lambda: sample_stage(config, store),
-        "thermometers": lambda: thermometer_stage(config, store, index["ensembles"]),
-        "transfer": lambda: transfer_stage(config, store, index["ensembles"], index["thermometers"]),
-        "measure": lambda: measure_stage(
-            config, store, index["ensembles"], index["thermometers"], index["transfer"]
-        ),
-    }
-    names = {
-        "sample": "ensembles",
-        "thermometers": "thermometers",
-        "transfer": "transfer",
-        "measure": "measure",
-    }
     try:
         for stage in STAGES:
-            selected = only is None or only == stage
             started = time.perf_counter()
-            if stage in planners:
-                tasks, index[names[stage]] = planners[stage]()
-                if force and selected:
-                    for task in tasks:
-                        shutil.rmtree(store.path(task.kind, task.key), ignore_errors=True)
-                if selected:
-                    ran = run_tasks(store, tasks, stage, client=client, progress=progress)
-                else:
-                    missing = sum(not store.has(t.kind, t.key) for t in tasks)
-                    if missing and STAGES.index(stage) < STAGES.index(only):
-                        raise ValueError(
-                            f"--only {only} needs the {stage} stage's results ({missing} missing); "
-                            "run the study without --only first"
-                        )
-                    continue
-                detail = f"{ran} of {len(tasks)} units run"
-            elif not selected:
+            if stage in PLANNERS:
+                done = _work_stage(stage, plan, store, index, only, force, client, progress)
+            elif only is not None and only != stage:
                 continue
             elif stage == "plot":
-                ran = _plot(run, config, index, tc, force)
-                detail = "figures drawn" if ran else "figures up to date"
+                ran = _plot(run, plan, index, force)
+                done = ran, "figures drawn" if ran else "figures up to date"
             else:
-                ran = _report(run, config, timings, tc, force)
-                detail = "report written" if ran else "report up to date"
+                ran = _report(run, plan, timings, force)
+                done = ran, "report written" if ran else "report up to date"
+            if done is None:
+                continue
+            ran, detail = done
             seconds = time.perf_counter() - started
             if ran or stage not in timings:
                 timings[stage] = {"seconds": seconds, "ran": int(ran)}
@@ -166,12 +180,12 @@ def run_study(
     return timings
 
 
-def _plot(run: Path, config: dict, index: dict, tc, force: bool) -> bool:
+def _plot(run: Path, plan: StudyPlan, index: dict, force: bool) -> bool:
     from .figures import draw_figures
 
     tables = run / "tables"
     if index.get("measure"):
-        collect_tables(config, Store(run / "store"), index, tables)
+        collect_tables(plan.config, Store(run / "store"), index, tables)
         _copy_models(run, index)
     if not (tables / "correlations.csv").is_file():
         raise ValueError(f"{run} has no tables yet; run the study without --only first")
@@ -179,25 +193,22 @@ def _plot(run: Path, config: dict, index: dict, tc, force: bool) -> bool:
     stamp = run / "figures" / ".tables-digest"
     if not force and stamp.is_file() and stamp.read_text() == digest:
         return False
-    from .config import resolve_temperature
-
-    temps = [resolve_temperature(config, t) for t in config["analysis"]["matrix_temperatures"]]
-    draw_figures(tables, run / "figures", tc, temps)
+    draw_figures(tables, run / "figures", plan.tc, plan.matrix_temperatures)
     stamp.write_text(digest)
     return True
 
 
-def _report(run: Path, config: dict, timings: dict, tc, force: bool) -> bool:
+def _report(run: Path, plan: StudyPlan, timings: dict, force: bool) -> bool:
     from .report import write_report
 
     tables = run / "tables"
     if not (tables / "correlations.csv").is_file():
         raise ValueError(f"{run} has no tables yet; run the study without --only first")
-    digest = _tables_digest(tables) + json.dumps(config, sort_keys=True, default=str)
+    digest = _tables_digest(tables) + json.dumps(plan.config, sort_keys=True, default=str)
     stamp = run / ".report-digest"
     key = hashlib.sha256(digest.encode()).hexdigest()[:16]
     if not force and stamp.is_file() and stamp.read_text() == key and (run / "report.md").is_file():
         return False
-    write_report(run, config, timings, tc, rescale(config))
+    write_report(run, plan.config, timings, plan.tc)
     stamp.write_text(key)
     return True
