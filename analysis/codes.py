@@ -391,10 +391,13 @@ def probe_r2(
     Per fold (``KFold(n_splits, shuffle=True, random_state=seed)``) the ridge
     strength is chosen from ``alphas`` (times the mean diagonal of the training
     kernel) by exact leave-one-out (leave-one-group-out) error on the training
-    part, the target's
-    training mean is the intercept, and R² is ``sklearn.metrics.r2_score`` on
-    the held-out part (so a probe no better than the training mean scores
-    about 0, slightly below).
+    part, the target's training mean is the intercept, and R² is
+    ``sklearn.metrics.r2_score`` on the held-out part (so a probe no better
+    than the training mean scores about 0, slightly below). The probe fits
+    O(n_units^2) quadratic terms, so it is sample-limited: with a few hundred
+    configurations it recovers strong dependences (m and |m| near T_c) but
+    under-reports weak ones spread over rarely flipping units (deep in the
+    ordered phase); compare codes at equal n_samples.
 
     Rows that are not independent samples must share a fold: a
     flip-symmetrised ensemble (``analysis.correlations.flip_symmetrised``)
