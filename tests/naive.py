@@ -56,3 +56,68 @@ def wolff_step(spins, neighbours, beta, J, state):
                 cluster.append(int(j))
     spins[cluster] = -spins[cluster]
     return spins, len(cluster)
+
+
+def mean_abs_pearson(codes):
+    """Mean |r_ij| over unit pairs i < j from np.corrcoef, constant units given r = 0, in a loop."""
+    codes = np.asarray(codes, dtype=np.float64)
+    n_units = codes.shape[1]
+    total, pairs = 0.0, 0
+    for i in range(n_units):
+        for j in range(i + 1, n_units):
+            a, b = codes[:, i], codes[:, j]
+            r = 0.0 if a.std() == 0 or b.std() == 0 else np.corrcoef(a, b)[0, 1]
+            total += abs(r)
+            pairs += 1
+    return total / pairs
+
+
+def brute_force_alignment(kernel, block_ids):
+    """Best one-to-one unit -> block assignment by trying every permutation (tiny codes only).
+
+    Maximises the summed per-unit share of |w| in the assigned block; returns
+    (order, signs) with order[k] the unit on block k.
+    """
+    from itertools import permutations
+
+    W = np.asarray(kernel, dtype=np.float64)
+    n_units = W.shape[1]
+    share = np.zeros((n_units, n_units))
+    for u in range(n_units):
+        for k in range(n_units):
+            share[u, k] = np.abs(W[block_ids == k, u]).sum() / np.abs(W[:, u]).sum()
+    best = max(permutations(range(n_units)), key=lambda p: sum(share[p[k], k] for k in range(n_units)))
+    order = np.array(best)
+    signs = np.array([-1.0 if W[block_ids == k, order[k]].sum() < 0 else 1.0 for k in range(n_units)])
+    return order, signs
+
+
+def quadratic_ridge_r2(codes, y, folds, alpha):
+    """Held-out R² per fold of ridge on explicit degree-2 features of standardised units.
+
+    Features [1, sqrt(2/n) z_u, z_u^2 / n, sqrt(2) z_u z_v / n (u < v)] (n units),
+    the feature map of the kernel (1 + z.z'/n)^2, all penalised with
+    alpha * mean_i k(z_i, z_i); the intercept is the training mean of y.
+    """
+    codes = np.asarray(codes, dtype=np.float64)
+    n = codes.shape[1]
+    scores = []
+    for train, test in folds:
+        mean, std = codes[train].mean(axis=0), codes[train].std(axis=0)
+
+        def features(c, mean=mean, std=std):
+            z = (c - mean) / std
+            columns = [np.ones(len(c))]
+            columns += [np.sqrt(2.0 / n) * z[:, u] for u in range(n)]
+            columns += [z[:, u] ** 2 / n for u in range(n)]
+            columns += [np.sqrt(2.0) * z[:, u] * z[:, v] / n for u in range(n) for v in range(u + 1, n)]
+            return np.stack(columns, axis=1)
+
+        F, F_test = features(codes[train]), features(codes[test])
+        scale = np.mean(np.sum(F**2, axis=1))
+        offset = y[train].mean()
+        w = np.linalg.solve(F.T @ F + alpha * scale * np.eye(F.shape[1]), F.T @ (y[train] - offset))
+        predicted = offset + F_test @ w
+        residual = np.sum((y[test] - predicted) ** 2)
+        scores.append(1.0 - residual / np.sum((y[test] - y[test].mean()) ** 2))
+    return np.array(scores)
