@@ -121,3 +121,30 @@ def quadratic_ridge_r2(codes, y, folds, alpha):
         residual = np.sum((y[test] - predicted) ** 2)
         scores.append(1.0 - residual / np.sum((y[test] - y[test].mean()) ** 2))
     return np.array(scores)
+def conditional_entropy_grassberger(up, context_offsets):
+    """h = H_G(block) - H_G(context) of a boolean (n, L, L) array, counted site by site in Python.
+
+    The block is the context sites (periodic offsets (di, dj)) plus the centre;
+    H_G = ln N - (1/N) sum n_i G(n_i), G(n) = psi(n) + (-1)^n / 2 [psi((n+1)/2) - psi(n/2)], in bits.
+    """
+    from collections import Counter
+
+    from scipy.special import digamma
+
+    def grassberger_bits(counter):
+        n_total = sum(counter.values())
+        total = 0.0
+        for n in counter.values():
+            g = digamma(n) + 0.5 * (-1) ** n * (digamma((n + 1) / 2) - digamma(n / 2))
+            total += n * g
+        return (np.log(n_total) - total / n_total) / np.log(2)
+
+    n, rows, cols = up.shape
+    blocks, contexts = Counter(), Counter()
+    for a in range(n):
+        for i in range(rows):
+            for j in range(cols):
+                context = tuple(bool(up[a, (i + di) % rows, (j + dj) % cols]) for di, dj in context_offsets)
+                contexts[context] += 1
+                blocks[(*context, bool(up[a, i, j]))] += 1
+    return grassberger_bits(blocks) - grassberger_bits(contexts)
