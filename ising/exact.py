@@ -119,9 +119,11 @@ def _kaufman_parts(m: int, n: int, K: np.ndarray):
     two_k = 2.0 * K
     s = np.sinh(two_k)
     ch = np.cosh(two_k)
-    # cosh g_k - 1 = (1 - s)^2 / s + 2 sin^2(theta_k / 2), free of cancellation near g = 0.
+    # cosh g_k - 1 = (1 - s)^2 / s + 2 sin^2(theta_k / 2): both terms are >= 0, and 1 - s is
+    # exact in floating point near T_c (s ~ 1), so nothing cancels as g_0 -> 0; the algebraically
+    # equal s - 2 + 1/s would lose every digit of (1 - s)^2 ~ 1e-17 within 1e-9 of beta_c.
     theta = np.pi * np.arange(2 * n) / n
-    delta = (s - 2.0 + 1.0 / s) + 2.0 * np.sin(theta / 2.0) ** 2  # (..., 2n)
+    delta = (1.0 - s) ** 2 / s + 2.0 * np.sin(theta / 2.0) ** 2  # (..., 2n)
     sinh_g = np.sqrt(delta) * np.sqrt(delta + 2.0)
     gamma = np.log1p(delta + sinh_g)
     dc = 2.0 * ch * (1.0 - (1.0 / s) ** 2)  # d(cosh g_k)/dK

@@ -234,3 +234,40 @@ def test_bad_input_raises():
         bayes_beta_estimate(np.zeros(3), np.ones(4), np.ones(3))
     with pytest.raises(ValueError, match="finite"):
         bayes_posterior(np.array([np.nan]), np.ones(2), np.ones(2))
+
+
+@pytest.mark.parametrize("offset", [-1e-9, 1e-9, -1e-8, 1e-8])
+def test_kaufman_within_1e_9_of_beta_c_matches_enumeration(offset):
+    # cosh g_0 - 1 = (1 - s)^2 / s ~ 1e-17 here; written as s - 2 + 1/s it rounded to 0 (or
+    # 1e-15), which put errors of ~2e-9 into ln Z and ~1e-9 into u on the 4 x 4 torus.
+    beta = BETA_C + offset
+    result = enumerate_ising(square(4), beta)
+    assert kaufman_log_z(4, beta) == pytest.approx(result.log_z, rel=1e-14)
+    assert kaufman_energy_per_spin(4, beta) == pytest.approx(result.energy_per_spin, abs=1e-13)
+    assert kaufman_specific_heat(4, beta) == pytest.approx(result.specific_heat, abs=1e-12)
+
+
+@pytest.mark.parametrize("offset", [-1e-9, 1e-9])
+def test_cancellation_free_gap_against_extended_precision(offset):
+    # cosh g_0 - 1 at K = beta_c + offset in float64 against the same expression in long double
+    # (64-bit mantissa): the cancellation-free form keeps ~8 digits, the expanded one none.
+    k = BETA_C + offset
+    s, s_long = np.sinh(2.0 * k), np.sinh(2.0 * np.longdouble(k))
+    reference = (1 - s_long) ** 2 / s_long
+    assert np.finfo(np.longdouble).eps < 1e-18
+    assert abs((1.0 - s) ** 2 / s / reference - 1) < 1e-6
+    assert abs((s - 2.0 + 1.0 / s) / reference - 1) > 0.5
+
+
+@pytest.mark.parametrize("L", [16, 64])
+def test_kaufman_is_smooth_through_beta_c(L):
+    # u(beta_c + e) - u(beta_c - e) = -2 e c / beta^2 + O(e^3): at e = 1e-9 that is ~1e-9;
+    # the old form's ~1e-9 errors on each side broke this by more than the difference itself.
+    eps = 1e-9
+    beta = np.array([BETA_C - eps, BETA_C, BETA_C + eps])
+    u = kaufman_energy_per_spin(L, beta)
+    slope = -kaufman_specific_heat(L, BETA_C) / BETA_C**2
+    assert u[2] - u[0] == pytest.approx(2 * eps * slope, rel=1e-3, abs=1e-15)
+    assert u[1] == pytest.approx(0.5 * (u[0] + u[2]), abs=1e-14)
+    log_z = kaufman_log_z(L, beta)
+    assert log_z[2] - log_z[0] == pytest.approx(-2 * eps * L * L * u[1], rel=1e-4)
