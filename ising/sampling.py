@@ -67,188 +67,198 @@ def choose_algorithm(lattice: Lattice, T: float, J: float = 1.0, h: float = 0.0,
     return "metropolis"
 
 
-class MarkovChain:
-    """One Markov chain of Ising configurations.
+class _SiteSpins:
+    """Backends that keep one int8 spin per site (values ±1, shape (n_sites,)).
 
-    Parameters are stored as given and validated here, where work starts.
-    ``spins`` is the current configuration, int8 (n_sites,) values ±1; the
-    chain's time unit is one sweep (Metropolis) or one cluster flip (Wolff).
-    The start is ordered (all up) for a ferromagnet below the lattice's known
-    T_c, which avoids long-lived domain walls, and random otherwise.
-
-    On the L x L square torus (recognised from its neighbour table) the chain
-    takes the fast path unless ``fast=False``: Metropolis runs multi-spin coded
-    on packed words (:mod:`ising._fast_square`), over ``numba.get_num_threads()``
-    threads with a result independent of the thread count; Wolff grows clusters
-    row by row with bitwise logic (L <= 64 or a multiple of 64) and otherwise
-    flips spins as they join the cluster. Both have the generic samplers' stationary
-    distribution but draw different random numbers. ``fast=True`` demands the
-    fast path; ``fast_path`` records the choice.
+    A backend holds a chain's configuration and random state and runs one
+    kernel family; :class:`MarkovChain` picks one in its constructor and asks
+    it for ``advance``, ``totals``, ``get_spins``/``set_spins``, ``snapshot``
+    and ``unpack``. Snapshots are the spins packed 8 to a byte (1 = down).
     """
 
-    def __init__(
-        self,
-        lattice: Lattice,
-        T: float,
-        J: float = 1.0,
-        h: float = 0.0,
-        algorithm: str = "auto",
-        seed: int = 0,
-        fast: bool | None = None,
-    ):
-        _check_positive("temperature T", T)
-        if not isinstance(lattice, Lattice):
-            raise ValueError(f"lattice must be a Lattice, got {type(lattice).__name__}")
-        if not np.isfinite(J) or J == 0:
-            raise ValueError(f"coupling J must be a non-zero number, got {J}")
-        if not np.isfinite(h):
-            raise ValueError(f"field h must be finite, got {h}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-        if fast not in (None, True, False):
-            raise ValueError(f"fast must be None (automatic), True or False, got {fast!r}")
+    def __init__(self, lattice, spins, seed, J, h):
         self.lattice = lattice
-        self.T = float(T)
-        self.beta = 1.0 / float(T)
-        self.J = float(J)
-        self.h = float(h)
-        self.seed = int(seed)
-        self.fast = fast
-        self.algorithm = choose_algorithm(lattice, self.T, self.J, self.h, algorithm)
-        self.time = 0
-        side = _fast_square.torus_side(lattice.neighbours, lattice.shape)
-        if fast and side is None:
-            raise ValueError(
-                f"the fast path needs an even L x L square torus, not {lattice.describe()}; pass fast=None"
-            )
-        self.fast_path = side is not None and fast is not False
-        n = lattice.n_sites
-        tc = lattice.critical_temperature
-        if self.J > 0 and tc is not None and self.T < tc * self.J:
-            spins = np.ones(n, dtype=np.int8)
-        else:
-            spins = np.where(np.random.default_rng(self.seed).random(n) < 0.5, -1, 1).astype(np.int8)
-        self._p_add = -math.expm1(-2.0 * self.beta * abs(self.J))
-        self._measured = None
-        if not self.fast_path:
-            self._mode = "generic"
-            self._spins = spins
-            self._state = seed_states(self.seed, 1)[0]
-            self._sites, self._offsets = lattice.colour_classes()
-            self._members = np.empty(n, dtype=np.int32)
-            self._in_cluster = np.zeros(n, dtype=np.uint8)
-        elif self.algorithm == "metropolis":
-            self._mode = "packed"
-            self._lanes, self._rows, cols = _fast_square.layout(side)
-            self._used, self._odd = _fast_square.lane_masks(side)
-            self._classes, self._digits = _fast_square.acceptance_tables(self.beta, self.J, self.h)
-            self._states = _fast_square.cache_aligned(seed_states(self.seed, cols))
-            self._sweep_rates = {"threaded": None, "serial": None}
-            self._sweep_calls = {"threaded": 0, "serial": 0}
-            self._parallel_calls = 0
-            self._words = _fast_square.cache_aligned(
-                _fast_square.pack(spins.reshape(side, side), self._lanes, self._rows)
-            )
-        else:
-            # floor(p_add 2**64), capped below 2**64 when p_add rounds to 1
-            threshold = min(int(self._p_add * 2.0**64), 2**64 - 1)
-            self._state = seed_states(self.seed, 1)[0]
-            n_words = _fast_square.row_words(side)
-            if n_words is not None:
-                self._mode = "rows"
-                self._digits = _fast_square.threshold_digits(threshold)
-                self._words = _fast_square.pack_rows(spins.reshape(side, side), n_words)
-            else:
-                self._mode = "flip"
-                self._threshold = np.uint64(threshold)
-                self._stack = np.empty(n, dtype=np.int32)
-                self._spins = spins
+        self.J, self.h = J, h
+        self._spins = spins
+        self._state = seed_states(seed, 1)[0]
 
-    @property
-    def spins(self) -> np.ndarray:
-        """The current configuration, int8 (n_sites,) values ±1 (a copy on the packed paths)."""
-        if self._mode in ("generic", "flip"):
-            return self._spins
-        L = self.lattice.shape[0]
-        out = np.empty((L, L), dtype=np.int8)
-        if self._mode == "packed":
-            _fast_square.unpack_into(self._words, out)
-        else:
-            _fast_square.unpack_rows_into(self._words, out)
-        return out.reshape(-1)
+    def get_spins(self):
+        return self._spins
 
-    @spins.setter
-    def spins(self, value):
-        value = np.asarray(value)
-        if value.size != self.lattice.n_sites or not np.all(np.abs(value) == 1):
-            raise ValueError(f"a configuration needs {self.lattice.n_sites} spins of values ±1")
-        spins = np.ascontiguousarray(value.reshape(-1), dtype=np.int8)
-        self._measured = None
-        L = self.lattice.shape[0]
-        if self._mode == "packed":
-            self._words = _fast_square.cache_aligned(
-                _fast_square.pack(spins.reshape(L, L), self._lanes, self._rows)
-            )
-        elif self._mode == "rows":
-            self._words = _fast_square.pack_rows(spins.reshape(L, L), self._words.shape[1])
-        else:
-            self._spins = spins.copy()
+    def set_spins(self, spins):
+        self._spins = spins.copy()
 
-    @property
-    def time_unit(self) -> str:
-        return "sweep" if self.algorithm == "metropolis" else "cluster_flip"
+    def totals(self):
+        energy = _kernels.total_energy(self._spins, self.lattice.neighbours, self.J, self.h)
+        return energy, _kernels.total_magnetization(self._spins)
 
-    def advance(self, n_units: int) -> np.ndarray | None:
-        """Run ``n_units`` time units; for Wolff return the cluster sizes, int64 (n_units,)."""
-        n_units = int(n_units)
-        self.time += n_units
-        self._measured = None
-        if self._mode == "packed":
-            self._packed_sweeps(n_units)
-            return None
-        if self.algorithm == "metropolis":
-            _kernels.metropolis_sweeps(
-                self._spins,
-                self.lattice.neighbours,
-                self._sites,
-                self._offsets,
-                self.beta,
-                self.J,
-                self.h,
-                n_units,
-                self._state,
-            )
-            return None
-        sizes = np.empty(n_units, dtype=np.int64)
-        sign = 1 if self.J > 0 else -1
-        if self._mode == "rows":
-            _fast_square.wolff_rows(self._words, self._digits, sign, n_units, self._state, sizes)
-        elif self._mode == "flip":
-            _fast_square.wolff_steps(
-                self._spins,
-                self.lattice.neighbours,
-                self._threshold,
-                sign,
-                n_units,
-                self._state,
-                self._stack,
-                sizes,
-            )
-        else:
-            _kernels.wolff_steps(
-                self._spins,
-                self.lattice.neighbours,
-                self._p_add,
-                self.J,
-                n_units,
-                self._state,
-                self._members,
-                self._in_cluster,
-                sizes,
-            )
+    def snapshot(self):
+        return np.packbits(self._spins < 0)
+
+    def unpack(self, snapshots):
+        down = np.unpackbits(snapshots, axis=1, count=self.lattice.n_sites)
+        return (1 - 2 * down.astype(np.int8)).astype(np.int8)
+
+
+class _GenericMetropolis(_SiteSpins):
+    """Colour-class Metropolis on any lattice's neighbour table (:func:`ising._kernels.metropolis_sweeps`)."""
+
+    def __init__(self, lattice, spins, seed, beta, J, h):
+        super().__init__(lattice, spins, seed, J, h)
+        self.beta = beta
+        self._sites, self._offsets = lattice.colour_classes()
+
+    def advance(self, n_sweeps):
+        _kernels.metropolis_sweeps(
+            self._spins,
+            self.lattice.neighbours,
+            self._sites,
+            self._offsets,
+            self.beta,
+            self.J,
+            self.h,
+            n_sweeps,
+            self._state,
+        )
+
+
+class _GenericWolff(_SiteSpins):
+    """Wolff cluster flips on any lattice's neighbour table (:func:`ising._kernels.wolff_steps`)."""
+
+    def __init__(self, lattice, spins, seed, p_add, J, h):
+        super().__init__(lattice, spins, seed, J, h)
+        self._p_add = p_add
+        self._members = np.empty(lattice.n_sites, dtype=np.int32)
+        self._in_cluster = np.zeros(lattice.n_sites, dtype=np.uint8)
+
+    def advance(self, n_steps):
+        sizes = np.empty(n_steps, dtype=np.int64)
+        _kernels.wolff_steps(
+            self._spins,
+            self.lattice.neighbours,
+            self._p_add,
+            self.J,
+            n_steps,
+            self._state,
+            self._members,
+            self._in_cluster,
+            sizes,
+        )
         return sizes
 
-    def _packed_sweeps(self, n_sweeps):
+
+class _SquareWolff(_SiteSpins):
+    """Wolff on the square torus, spins flipped as they join (:func:`ising._fast_square.wolff_steps`)."""
+
+    def __init__(self, lattice, spins, seed, threshold, J, h):
+        super().__init__(lattice, spins, seed, J, h)
+        self._threshold = np.uint64(threshold)
+        self._sign = 1 if J > 0 else -1
+        self._stack = np.empty(lattice.n_sites, dtype=np.int32)
+
+    def advance(self, n_steps):
+        sizes = np.empty(n_steps, dtype=np.int64)
+        _fast_square.wolff_steps(
+            self._spins,
+            self.lattice.neighbours,
+            self._threshold,
+            self._sign,
+            n_steps,
+            self._state,
+            self._stack,
+            sizes,
+        )
+        return sizes
+
+
+class _RowWolff:
+    """Wolff on the L x L torus grown row by row on bit words (:func:`ising._fast_square.wolff_rows`).
+
+    Spins live in uint64 (L, max(1, L // 64)) row words (bit set = down); a
+    snapshot is a copy of them.
+    """
+
+    def __init__(self, spins2d, seed, threshold, J, h):
+        self.J, self.h = J, h
+        self._sign = 1 if J > 0 else -1
+        self._state = seed_states(seed, 1)[0]
+        self._digits = _fast_square.threshold_digits(threshold)
+        self._words = _fast_square.pack_rows(spins2d, _fast_square.row_words(spins2d.shape[0]))
+
+    def advance(self, n_steps):
+        sizes = np.empty(n_steps, dtype=np.int64)
+        _fast_square.wolff_rows(self._words, self._digits, self._sign, n_steps, self._state, sizes)
+        return sizes
+
+    def totals(self):
+        return _fast_square.row_totals(self._words, self.J, self.h)
+
+    def get_spins(self):
+        L = self._words.shape[0]
+        out = np.empty((L, L), dtype=np.int8)
+        _fast_square.unpack_rows_into(self._words, out)
+        return out.reshape(-1)
+
+    def set_spins(self, spins):
+        L = self._words.shape[0]
+        self._words = _fast_square.pack_rows(spins.reshape(L, L), self._words.shape[1])
+
+    def snapshot(self):
+        return self._words.copy()
+
+    def unpack(self, snapshots):
+        L = self._words.shape[0]
+        return _fast_square.unpack_rows_many(snapshots, L).reshape(snapshots.shape[0], -1)
+
+
+class _PackedMetropolis:
+    """Multi-spin-coded checkerboard Metropolis on the L x L torus (:mod:`ising._fast_square`).
+
+    Spins live in packed uint64 words (one lane per row block, one column a
+    word); a snapshot is a copy of the words when all 64 lanes are used and the
+    spins packed 8 to a byte otherwise. Sweeps run on all threads when that is
+    measured to be faster (:meth:`advance`).
+    """
+
+    def __init__(self, spins2d, seed, beta, J, h):
+        L = spins2d.shape[0]
+        self.J, self.h = J, h
+        self._lanes, self._rows, cols = _fast_square.layout(L)
+        self._used, self._odd = _fast_square.lane_masks(L)
+        self._classes, self._digits = _fast_square.acceptance_tables(beta, J, h)
+        self._states = _fast_square.cache_aligned(seed_states(seed, cols))
+        self._sweep_rates = {"threaded": None, "serial": None}
+        self._sweep_calls = {"threaded": 0, "serial": 0}
+        self._parallel_calls = 0
+        self._L = L
+        self.set_spins(spins2d.reshape(-1))
+
+    def set_spins(self, spins):
+        self._words = _fast_square.cache_aligned(
+            _fast_square.pack(spins.reshape(self._L, self._L), self._lanes, self._rows)
+        )
+
+    def get_spins(self):
+        out = np.empty((self._L, self._L), dtype=np.int8)
+        _fast_square.unpack_into(self._words, out)
+        return out.reshape(-1)
+
+    def totals(self):
+        return _fast_square.totals(self._words, self._lanes, self.J, self.h)
+
+    def snapshot(self):
+        if self._lanes == 64:
+            return self._words.copy()
+        return np.packbits(self.get_spins() < 0)
+
+    def unpack(self, snapshots):
+        n = snapshots.shape[0]
+        if self._lanes == 64:
+            return _fast_square.unpack_many(snapshots, self._L).reshape(n, -1)
+        down = np.unpackbits(snapshots, axis=1, count=self._L * self._L)
+        return (1 - 2 * down.astype(np.int8)).astype(np.int8)
+
+    def advance(self, n_sweeps):
         """Packed Metropolis sweeps, on all threads when that is measured to be faster.
 
         The threaded and serial kernels give the same bits, so the choice, made
@@ -290,15 +300,118 @@ class MarkovChain:
         if self._sweep_calls[mode] > 1:
             rates[mode] = rate if not rates[mode] else 0.5 * (rates[mode] + rate)
 
+
+class MarkovChain:
+    """One Markov chain of Ising configurations.
+
+    Parameters are stored as given (``algorithm`` may be ``"auto"``) and
+    validated here, where work starts; the resolved algorithm, 'metropolis' or
+    'wolff', is ``algorithm_``. ``spins`` is the current configuration, int8
+    (n_sites,) values ±1; the chain's time unit is one sweep (Metropolis) or one
+    cluster flip (Wolff). The start is ordered (all up) for a ferromagnet below
+    the lattice's known T_c, which avoids long-lived domain walls, and random
+    otherwise.
+
+    The constructor picks one kernel family, a backend with the same methods
+    for every family: on any lattice, colour-class Metropolis or Wolff on the
+    neighbour table. On the L x L square torus (recognised from its neighbour
+    table) the chain takes the fast path unless ``fast=False``: Metropolis runs
+    multi-spin coded on packed words (:mod:`ising._fast_square`), over
+    ``numba.get_num_threads()`` threads with a result independent of the thread
+    count; Wolff grows clusters row by row with bitwise logic (L <= 64 or a
+    multiple of 64) and otherwise flips spins as they join the cluster. Both
+    have the generic samplers' stationary distribution but draw different random
+    numbers. ``fast=True`` demands the fast path; ``fast_path`` records the choice.
+    """
+
+    def __init__(
+        self,
+        lattice: Lattice,
+        T: float,
+        J: float = 1.0,
+        h: float = 0.0,
+        algorithm: str = "auto",
+        seed: int = 0,
+        fast: bool | None = None,
+    ):
+        _check_positive("temperature T", T)
+        if not isinstance(lattice, Lattice):
+            raise ValueError(f"lattice must be a Lattice, got {type(lattice).__name__}")
+        if not np.isfinite(J) or J == 0:
+            raise ValueError(f"coupling J must be a non-zero number, got {J}")
+        if not np.isfinite(h):
+            raise ValueError(f"field h must be finite, got {h}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        if fast not in (None, True, False):
+            raise ValueError(f"fast must be None (automatic), True or False, got {fast!r}")
+        self.lattice = lattice
+        self.T = float(T)
+        self.beta = 1.0 / float(T)
+        self.J = float(J)
+        self.h = float(h)
+        self.seed = int(seed)
+        self.fast = fast
+        self.algorithm = algorithm
+        self.algorithm_ = choose_algorithm(lattice, self.T, self.J, self.h, algorithm)
+        self.time = 0
+        side = _fast_square.torus_side(lattice.neighbours, lattice.shape)
+        if fast and side is None:
+            raise ValueError(
+                f"the fast path needs an even L x L square torus, not {lattice.describe()}; pass fast=None"
+            )
+        self.fast_path = side is not None and fast is not False
+        n = lattice.n_sites
+        tc = lattice.critical_temperature
+        if self.J > 0 and tc is not None and self.T < tc * self.J:
+            spins = np.ones(n, dtype=np.int8)
+        else:
+            spins = np.where(np.random.default_rng(self.seed).random(n) < 0.5, -1, 1).astype(np.int8)
+        self._measured = None
+        p_add = -math.expm1(-2.0 * self.beta * abs(self.J))
+        # floor(p_add 2**64), capped below 2**64 when p_add rounds to 1
+        threshold = min(int(p_add * 2.0**64), 2**64 - 1)
+        if self.algorithm_ == "metropolis":
+            if self.fast_path:
+                self._backend = _PackedMetropolis(
+                    spins.reshape(side, side), self.seed, self.beta, self.J, self.h
+                )
+            else:
+                self._backend = _GenericMetropolis(lattice, spins, self.seed, self.beta, self.J, self.h)
+        elif not self.fast_path:
+            self._backend = _GenericWolff(lattice, spins, self.seed, p_add, self.J, self.h)
+        elif _fast_square.row_words(side) is not None:
+            self._backend = _RowWolff(spins.reshape(side, side), self.seed, threshold, self.J, self.h)
+        else:
+            self._backend = _SquareWolff(lattice, spins, self.seed, threshold, self.J, self.h)
+
+    @property
+    def spins(self) -> np.ndarray:
+        """The current configuration, int8 (n_sites,) values ±1 (a copy on the packed paths)."""
+        return self._backend.get_spins()
+
+    @spins.setter
+    def spins(self, value):
+        value = np.asarray(value)
+        if value.size != self.lattice.n_sites or not np.all(np.abs(value) == 1):
+            raise ValueError(f"a configuration needs {self.lattice.n_sites} spins of values ±1")
+        self._measured = None
+        self._backend.set_spins(np.ascontiguousarray(value.reshape(-1), dtype=np.int8))
+
+    @property
+    def time_unit(self) -> str:
+        return "sweep" if self.algorithm_ == "metropolis" else "cluster_flip"
+
+    def advance(self, n_units: int) -> np.ndarray | None:
+        """Run ``n_units`` time units; for Wolff return the cluster sizes, int64 (n_units,)."""
+        n_units = int(n_units)
+        self.time += n_units
+        self._measured = None
+        return self._backend.advance(n_units)
+
     def _measure(self) -> tuple[float, float]:
         if self._measured is None:
-            if self._mode == "packed":
-                energy, mag = _fast_square.totals(self._words, self._lanes, self.J, self.h)
-            elif self._mode == "rows":
-                energy, mag = _fast_square.row_totals(self._words, self.J, self.h)
-            else:
-                energy = _kernels.total_energy(self._spins, self.lattice.neighbours, self.J, self.h)
-                mag = _kernels.total_magnetization(self._spins)
+            energy, mag = self._backend.totals()
             self._measured = (float(energy), float(mag))
         return self._measured
 
@@ -312,21 +425,11 @@ class MarkovChain:
 
     def snapshot(self) -> np.ndarray:
         """The current configuration in compact form (about 1 bit a spin); see :meth:`unpack`."""
-        if self._mode == "rows" or (self._mode == "packed" and self._lanes == 64):
-            return self._words.copy()
-        return np.packbits(self.spins < 0)
+        return self._backend.snapshot()
 
     def unpack(self, snapshots: np.ndarray) -> np.ndarray:
         """int8 (n, n_sites) configurations from a stack of :meth:`snapshot` results."""
-        snapshots = np.asarray(snapshots)
-        n = snapshots.shape[0]
-        L = self.lattice.shape[0]
-        if self._mode == "rows":
-            return _fast_square.unpack_rows_many(snapshots, L).reshape(n, -1)
-        if self._mode == "packed" and self._lanes == 64:
-            return _fast_square.unpack_many(snapshots, L).reshape(n, -1)
-        down = np.unpackbits(snapshots, axis=1, count=self.lattice.n_sites)
-        return (1 - 2 * down.astype(np.int8)).astype(np.int8)
+        return self._backend.unpack(np.asarray(snapshots))
 
     def series(self, n_samples: int, every: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Energy and |M| after each of ``n_samples`` blocks of ``every`` units, float64 (n_samples,)."""
@@ -340,7 +443,7 @@ class MarkovChain:
 
     def thermalize(self, min_sweeps: int = 200) -> int:
         """Initial relaxation of at least ``min_sweeps`` sweeps' worth of site updates; returns units run."""
-        if self.algorithm == "metropolis":
+        if self.algorithm_ == "metropolis":
             self.advance(min_sweeps)
             return min_sweeps
         target = min_sweeps * self.lattice.n_sites
@@ -429,7 +532,7 @@ def sample_ensemble(
         "h": chain.h,
         "T": chain.T,
         "beta": chain.beta,
-        "algorithm": chain.algorithm,
+        "algorithm": chain.algorithm_,
         "seed": chain.seed,
         "tau_int": taus["tau_int"],
         "tau_int_energy": taus["tau_int_energy"],

@@ -73,7 +73,7 @@ def test_packed_chain_arrays_start_on_a_cache_line():
         assert np.array_equal(a, b) and b.dtype == a.dtype
     chain = MarkovChain(square(64), 2.3, algorithm="metropolis", seed=3)
     chain.spins = random_spins(64, 5)
-    for a in (chain._words, chain._states):
+    for a in (chain._backend._words, chain._backend._states):
         assert a.ctypes.data % fs.CACHE_LINE == 0
 
 
@@ -244,7 +244,7 @@ def test_fast_path_on_16x16_matches_kaufman(algorithm, T):
 def test_multiword_row_wolff_matches_kaufman():
     lat, T = square(128), 2.5
     chain = MarkovChain(lat, T, algorithm="wolff", seed=5, fast=True)
-    assert chain._words.shape == (128, 2)  # two words a row
+    assert chain._backend._words.shape == (128, 2)  # two words a row
     energy, _ = run_series(chain, 3000, every=3)
     assert abs(zscore(energy / lat.n_sites, kaufman_energy_per_spin(128, 1.0 / T))) < 4
 
