@@ -32,7 +32,11 @@ def _add_model_args(p, need_T=True):
     p.add_argument("--T", type=float, required=need_T, help="temperature (k_B = 1)")
     p.add_argument("--J", type=float, default=1.0, help="coupling, either sign (default 1)")
     p.add_argument("--h", type=float, default=0.0, help="field (default 0; Wolff needs 0)")
-    p.add_argument("--algorithm", default="auto", help="metropolis, wolff or auto (default)")
+    p.add_argument(
+        "--algorithm",
+        default="auto",
+        help="metropolis, wolff or auto (default: Wolff within 15 %% of T_c at h = 0, else Metropolis)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
 
@@ -91,35 +95,43 @@ def _cmd_bench(args):
     lattice = _lattice_from_args(args)
     chain = MarkovChain(lattice, args.T, J=args.J, h=args.h, algorithm=args.algorithm, seed=args.seed)
     chain.thermalize(min(args.sweeps, 20))  # JIT compilation and warm-up
-    if chain.algorithm == "metropolis" and chain.fast_path and _threads() > 1:
+    if chain.algorithm_ == "metropolis" and chain.fast_path and _threads() > 1:
         for _ in range(KERNEL_PROBE_CALLS):  # the chain's choice of serial or threaded kernel
             chain.advance(args.sweeps)
-    rates = []
-    for _ in range(args.repeats):
-        updates, elapsed = _timed_updates(chain, args.sweeps, lattice.n_sites)
-        rates.append(updates / elapsed / 1e9)
+    runs = [_timed_updates(chain, args.sweeps, lattice.n_sites) for _ in range(args.repeats)]
+    flips_per_ns = float(np.median([updates / seconds / 1e9 for updates, _, seconds in runs]))
+    chosen = " (chosen by auto)" if args.algorithm == "auto" else ""
+    if chain.algorithm_ == "metropolis":
+        rates = f"flips_per_ns={flips_per_ns:.4f} (attempted spin flips per ns"
+    else:
+        clusters_per_s = float(np.median([clusters / seconds for _, clusters, seconds in runs]))
+        rates = (
+            f"flipped_spins_per_ns={flips_per_ns:.4f} clusters_per_s={clusters_per_s:.4g} "
+            "(spins in flipped clusters per ns, cluster flips per s"
+        )
     print(
-        f"{lattice.describe()} T={args.T:g} algorithm={chain.algorithm} fast_path={chain.fast_path} "
-        f"threads={_threads()} sweeps={args.sweeps} repeats={args.repeats} "
-        f"flips_per_ns={float(np.median(rates)):.4f}"
+        f"{lattice.describe()} T={args.T:g} algorithm={chain.algorithm_}{chosen} fast_path={chain.fast_path} "
+        f"threads={_threads()} sweeps={args.sweeps} repeats={args.repeats} {rates}; medians)"
     )
 
 
 def _timed_updates(chain, sweeps, n_sites):
-    """Attempted spin updates of ``sweeps`` sweeps' worth of work, and the seconds they took.
+    """Spin updates of ``sweeps`` sweeps' worth of work, the time units run, and the seconds they took.
 
-    Metropolis attempts every site once a sweep; Wolff updates are the spins of
-    the flipped clusters, run in blocks of clusters until they reach sweeps * N.
+    Metropolis attempts every site once a sweep (time unit: a sweep); Wolff
+    updates are the spins of the flipped clusters (time unit: a cluster flip),
+    run in blocks of 100 clusters until they reach sweeps * N.
     """
     start = time.perf_counter()
-    if chain.algorithm == "metropolis":
+    if chain.algorithm_ == "metropolis":
         chain.advance(sweeps)
-        updates = sweeps * n_sites
+        updates, units = sweeps * n_sites, sweeps
     else:
-        updates = 0
+        updates = units = 0
         while updates < sweeps * n_sites:
             updates += int(chain.advance(100).sum())
-    return updates, time.perf_counter() - start
+            units += 100
+    return updates, units, time.perf_counter() - start
 
 
 def _threads():
@@ -141,7 +153,10 @@ def _parser():
     p = sub.add_parser("info", help="print an ensemble's parameters and observables")
     p.add_argument("file")
     p.set_defaults(func=_cmd_info)
-    p = sub.add_parser("bench", help="time the sampler: attempted flips per nanosecond")
+    p = sub.add_parser(
+        "bench",
+        help="time the sampler: attempted flips/ns (Metropolis) or flipped spins/ns and clusters/s (Wolff)",
+    )
     _add_model_args(p)
     p.add_argument("--sweeps", type=int, default=500, help="sweeps' worth of updates to time (default 500)")
     p.add_argument(

@@ -60,3 +60,27 @@ def test_module_entry_point_exit_status_and_bench_line(tmp_path):
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and len(bad.stderr.splitlines()) == 1
     bench = run("bench", "--L", "16", "--T", "3.0", "--sweeps", "50")
     assert bench.returncode == 0 and "flips_per_ns=" in bench.stdout
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "T", "shown", "units", "absent"),
+    [
+        ("metropolis", 2.269185, "algorithm=metropolis ", ["flips_per_ns="], "clusters_per_s"),
+        (
+            "auto",
+            2.269185,
+            "algorithm=wolff (chosen by auto)",
+            ["flipped_spins_per_ns=", "clusters_per_s="],
+            " flips_per_ns",
+        ),
+        ("auto", 3.5, "algorithm=metropolis (chosen by auto)", ["flips_per_ns="], "clusters_per_s"),
+    ],
+)
+def test_bench_names_the_algorithm_and_its_units(capsys, algorithm, T, shown, units, absent):
+    argv = ["bench", "--L", "16", "--T", str(T), "--sweeps", "20", "--repeats", "1", "--algorithm", algorithm]
+    assert main(argv) == 0
+    line = capsys.readouterr().out.strip()
+    assert shown in line and absent not in line
+    for unit in units:
+        value = float(line.split(unit)[1].split()[0])
+        assert value > 0
