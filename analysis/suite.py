@@ -63,14 +63,18 @@ def representation_catalogue(rules) -> tuple[Representation, ...]:
     return tuple(reps)
 
 
-def represent(reps, x, lattice, models: dict) -> dict:
+def represent(reps, x, lattice, models: dict, alignments: dict | None = None) -> dict:
     """Every representation of configurations ``x``: name -> (array, lattice, scale).
 
-    ``x`` int8 (n, *lattice.shape); ``models`` maps catalogue names to trained Keras models.
+    ``x`` int8 (n, *lattice.shape); ``models`` maps catalogue names to trained Keras models;
+    ``alignments`` maps an AE's catalogue name to ``(order, signs)`` from
+    :func:`analysis.codes.align_units`: its code units are put on their blocks, with
+    their signs, before any lattice-based measure sees them.
     """
     from transfer.analytic import block_spins
     from transfer.learned import coarse_spins, encode
 
+    from .codes import apply_alignment
     from .entropy import binarise
 
     coarse = lattice.coarse()
@@ -83,7 +87,10 @@ def represent(reps, x, lattice, models: dict) -> dict:
         elif rep.kind == "learned_code":
             arr = coarse_spins(models[rep.model], x)
         elif rep.kind == "ae_code":
-            arr = binarise(encode(models[rep.model], x))
+            code = encode(models[rep.model], x)
+            if alignments and rep.model in alignments:
+                code = apply_alignment(code, *alignments[rep.model]).reshape(code.shape)
+            arr = binarise(code)
         elif rep.kind == "reconstruction":
             arr = models[rep.model].predict(x.astype(np.float32), batch_size=1024, verbose=0)
         else:
@@ -113,7 +120,7 @@ def weight_tables(kernels: dict, lattice, rules, seed: int) -> dict[str, pd.Data
     return {"sparsity": sparsity, "receptive_fields": fields}
 
 
-def _states(x, t: float, reps, lattice, models, J: float, h: float, fold_below: float):
+def _states(x, t: float, reps, lattice, models, alignments, J: float, h: float, fold_below: float):
     """The mixed (symmetric) and pure (connected-correlation) states' representations at one T.
 
     At h = 0 the global flip is an exact symmetry that a Metropolis chain below T_c
@@ -129,7 +136,7 @@ def _states(x, t: float, reps, lattice, models, J: float, h: float, fold_below: 
     from .correlations import flip_symmetrised, fold_index
 
     symmetric = h == 0
-    mixed = represent(reps, flip_symmetrised(x) if symmetric else x, lattice, models)
+    mixed = represent(reps, flip_symmetrised(x) if symmetric else x, lattice, models, alignments)
     fold = symmetric and J > 0 and t < fold_below
     if fold:  # the folded configurations are rows of the symmetrised ensemble
         rows = fold_index(x)
@@ -137,7 +144,24 @@ def _states(x, t: float, reps, lattice, models, J: float, h: float, fold_below: 
     else:
         pure = mixed
     state = "pure (folded)" if fold else ("symmetric" if symmetric else "as sampled")
-    return mixed, pure, state
+    # A configuration and its mirror image are one sample for resampling and cross-validation.
+    groups = None if (fold or not symmetric) else np.tile(np.arange(len(x)), 2)
+    return mixed, pure, state, groups
+
+
+def code_rows(pure: dict, groups, t: float, seed: int, reps) -> list[dict]:
+    """Order- and sign-invariant measures (analysis.codes) of every coarse representation at one T."""
+    from .codes import code_summary
+
+    fine, lattice, _ = pure["original"]
+    rows = []
+    for rep in reps:
+        if rep.scale != "coarse":
+            continue
+        arr = np.asarray(pure[rep.name][0], dtype=np.float64)
+        summary = code_summary(arr.reshape(len(arr), -1), fine, lattice, groups=groups)
+        rows.append({"representation": rep.name, "T": t, "seed": seed, **summary})
+    return rows
 
 
 def measure_seed(
@@ -158,7 +182,8 @@ def measure_seed(
     kernels : dict
         Encoder name -> float32 (N, N/B) kernel (sparsity, receptive fields).
     thermometers : list
-        Keras thermometer per RG level (None where a level has none), for the RG flow.
+        ``(keras thermometer, transfer.flow.Calibration)`` per RG level (None where a level
+        has none), for the RG flow.
     settings : dict
         ``seed, rules, J, h, matrix_temperatures`` and the ``analysis`` section
         (``matrix_window``, ``patch_sizes``, ``max_configurations``).
@@ -168,16 +193,15 @@ def measure_seed(
     dict of table name -> DataFrame
     """
     from ising.exact import exact_entropy_per_spin
-    from transfer.flow import rg_flow
 
+    from .codes import align_units
     from .correlations import (
         connected_correlation,
         correlation_matrix_table,
         correlation_summary,
-        flip_symmetrised,
         nearest_neighbour_correlation,
     )
-    from .entropy import entropy_table
+    from .entropy import entropy_table, mirror_pair_groups
 
     cfg, seed, rules = settings["analysis"], settings["seed"], settings["rules"]
     J, h = settings["J"], settings["h"]
@@ -189,13 +213,17 @@ def measure_seed(
         "coarse": window_sites(coarse, max(1, cfg["matrix_window"] // max(lattice.b or 1, 1))),
     }
     matrix_T = [min(np.unique(T), key=lambda t, m=m: abs(t - m)) for m in settings["matrix_temperatures"]]
-    corr_rows, cr_rows, ent_rows, mat_tables = [], [], [], []
+    corr_rows, cr_rows, ent_rows, mat_tables, code_table = [], [], [], [], []
+    alignments = {
+        rep.model: align_units(kernels[rep.model], lattice) for rep in reps if rep.kind == "ae_code"
+    }
     exact_ok = lattice.exact_log_z is not None and h == 0
     # T_c of the lattice at this coupling (grid values of T_c are rounded); unknown T_c: never fold
     fold_below = (lattice.critical_temperature_at(J) or 0.0) * (1 - 1e-5)
     for t in np.unique(T):
         x = spins[T == t][: cfg["max_configurations"]]
-        mixed, pure, state = _states(x, t, reps, lattice, models, J, h, fold_below)
+        mixed, pure, state, groups = _states(x, t, reps, lattice, models, alignments, J, h, fold_below)
+        code_table.extend(code_rows(pure, groups, t, seed, reps))
         for name, (arr, lat, scale) in pure.items():
             summary = correlation_summary(arr, lat)
             corr_rows.append(
@@ -226,21 +254,51 @@ def measure_seed(
                 ks=cfg["patch_sizes"],
                 lattices={k: v[1] for k, v in mixed.items()},
                 exact_entropy=exact,
+                groups=None if h != 0 else mirror_pair_groups(2 * len(x)),
                 seed=seed,
             )
         )
     tables["correlations"] = pd.DataFrame(corr_rows)
     tables["correlation_function"] = pd.DataFrame(cr_rows)
     tables["entropy"] = pd.concat(ent_rows)
+    tables["codes"] = pd.DataFrame(code_table)
     if mat_tables:
         tables["correlation_matrices"] = pd.concat(mat_tables)
 
-    # RG flow through the coarse-scale thermometers, on the symmetric state at h = 0.
-    encoders = {r: r for r in rules}
-    encoders |= {rep.name: models[rep.model] for rep in reps if rep.kind in ("learned_code", "ae_code")}
-    if h == 0:
-        spins, beta = flip_symmetrised(spins), np.concatenate([beta, beta])
-    flow = rg_flow(encoders, thermometers, spins, beta, lattice)
-    flow["seed"] = seed
-    tables["rg_flow"] = flow
+    tables["rg_flow"] = flow_table(spins, beta, lattice, models, reps, thermometers, alignments, settings)
     return tables
+
+
+def flow_table(spins, beta, lattice, models, reps, thermometers, alignments, settings) -> pd.DataFrame:
+    """The RG flow of every encoder, read raw, through calibrated thermometers and by energy matching.
+
+    ``thermometers`` is a list of ``(model, calibration)`` per RG level (None where a level
+    has none); AE codes enter after alignment of their units to blocks.
+    """
+    from transfer.flow import rg_flow
+
+    from .codes import apply_alignment
+
+    encoders = {r: r for r in settings["rules"]}
+    for rep in reps:
+        if rep.kind == "learned_code":
+            encoders[rep.name] = models[rep.model]
+        elif rep.kind == "ae_code":
+            order, signs = alignments[rep.model]
+            encoders[rep.name] = (models[rep.model], lambda c, o=order, s=signs: apply_alignment(c, o, s))
+    models_by_level = [t[0] if t else None for t in thermometers]
+    calibrations = [t[1] if t else None for t in thermometers]
+    h = settings["h"]
+    flow = rg_flow(
+        encoders,
+        models_by_level,
+        spins,
+        beta,
+        lattice,
+        calibrations=calibrations,
+        J=settings["J"],
+        h=h,
+        flip_symmetrise=h == 0,
+    )
+    flow["seed"] = settings["seed"]
+    return flow

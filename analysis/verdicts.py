@@ -46,8 +46,9 @@ def verdict(d, tolerance: float = 0.0, alpha: float = ALPHA) -> dict:
     ----------
     d : array_like of float
         One difference per seed; NaN entries (a measure missing for that seed) are dropped.
-    tolerance : float, >= 0
-        Differences within ±tolerance are ties (e.g. the measure's resolution).
+    tolerance : float >= 0, or float (n_seeds,)
+        Differences within ±tolerance are ties (e.g. the measure's resolution, or each
+        seed's own statistical plus systematic error).
     alpha : float in (0, 1)
         Level of the one-sided sign test.
 
@@ -57,12 +58,14 @@ def verdict(d, tolerance: float = 0.0, alpha: float = ALPHA) -> dict:
     Student-t interval; NaN for fewer than 2 seeds), ``n_seeds``, ``n_support``,
     ``n_oppose``, ``p_support``, ``p_oppose`` and ``verdict``.
     """
-    if not tolerance >= 0:
-        raise ValueError(f"tolerance must be a non-negative number, got {tolerance!r}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
     d = np.asarray(d, dtype=np.float64).reshape(-1)
-    d = d[np.isfinite(d)]
+    tolerance = np.broadcast_to(np.asarray(tolerance, dtype=np.float64), d.shape)
+    if np.any(tolerance < 0) or np.any(np.isnan(tolerance)):
+        raise ValueError("tolerance must be non-negative")
+    keep = np.isfinite(d)
+    d, tolerance = d[keep], tolerance[keep]
     n = int(d.size)
     mean = float(d.mean()) if n else float("nan")
     se = lo = hi = float("nan")

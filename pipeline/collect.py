@@ -16,7 +16,9 @@ import pandas as pd
 
 from analysis.claims import claims_table, evaluate_claims, study_claims
 from transfer.catalogue import transfer_catalogue
+from transfer.flow import aggregate_fixed_points, fixed_points
 
+from .config import critical_temperature
 from .store import Store
 
 __all__ = ["collect_tables", "write_table", "epochs_to_fraction", "table_names"]
@@ -113,7 +115,7 @@ def _transfer_rows(store: Store, transfers: dict, fraction: float) -> tuple[list
     return rows, histories
 
 
-def epochs_to_fraction(epoch, loss, fraction: float) -> int:
+def epochs_to_fraction(epoch, loss, fraction: float) -> float:
     """Epochs a model needs to make ``fraction`` of its total training-loss decrease (claim C5).
 
     Parameters
@@ -127,18 +129,25 @@ def epochs_to_fraction(epoch, loss, fraction: float) -> int:
 
     Returns
     -------
-    The first epoch whose decrease ``loss[0] - loss`` is at least ``fraction`` of the
-    largest decrease ``loss[0] - min(loss)``: the decrease is counted from the first
-    entry, the untrained loss. 0 when the loss never falls below its start. Plain NumPy,
-    so tables are made without Keras.
+    The (fractional) epoch at which the decrease ``loss[0] - loss`` first reaches
+    ``fraction`` of the largest decrease ``loss[0] - min(loss)``, interpolating the
+    loss curve linearly between the epochs around the crossing, so that the measure
+    is continuous rather than a whole number of epochs. The decrease is counted
+    from the first entry, the untrained loss; 0 when the loss never falls below its
+    start. Plain NumPy, so tables are made without Keras.
     """
-    epoch, loss = np.asarray(epoch), np.asarray(loss, dtype=np.float64)
+    epoch, loss = np.asarray(epoch, dtype=np.float64), np.asarray(loss, dtype=np.float64)
     if epoch.shape != loss.shape or loss.size == 0:
         raise ValueError(f"epoch and loss need the same non-empty shape, got {epoch.shape} and {loss.shape}")
     if not 0 < fraction <= 1:
         raise ValueError(f"the convergence fraction must lie in (0, 1], got {fraction}")
     decrease = loss[0] - loss
-    return int(epoch[np.argmax(decrease >= fraction * decrease.max())])
+    target = fraction * decrease.max()
+    i = int(np.argmax(decrease >= target))
+    if i == 0 or target <= 0:
+        return float(epoch[0]) if target > 0 else 0.0
+    step = (target - decrease[i - 1]) / (decrease[i] - decrease[i - 1])
+    return float(epoch[i - 1] + step * (epoch[i] - epoch[i - 1]))
 
 
 def _history_table(histories: list, entries) -> pd.DataFrame:
@@ -192,6 +201,9 @@ def collect_tables(config: dict, store: Store, index: dict, tables_dir: Path) ->
     frames["transfer_metrics"] = pd.DataFrame(rows)
     frames["training_histories"] = _history_table(histories, transfer_catalogue(config["transfer"]["rules"]))
     frames |= _measure_tables(index["measure"])
+    tc = critical_temperature(config)
+    per_seed = fixed_points(frames["rg_flow"], beta_c=None if tc is None else 1.0 / tc)
+    frames["rg_fixed_points"] = aggregate_fixed_points(per_seed)
     claims = study_claims(config["transfer"]["rules"], config["transfer"]["convergence_fraction"])
     frames["claims"] = claims_table(evaluate_claims(claims, frames))
     changed = [name for name, df in frames.items() if write_table(df, tables_dir / f"{name}.csv")]

@@ -52,12 +52,17 @@ def _receptive_fields(t, path, ctx):
     return plots.plot_receptive_fields(fields[fields["seed"] == fields["seed"].min()], path)
 
 
-def _rg_flow(t, path, ctx):
-    flow = t["rg_flow"]
-    flow = flow[flow["step"] > 0]
-    if ctx["tc"] is not None:
-        flow = flow.assign(beta_c=1.0 / ctx["tc"])
-    return plots.plot_rg_flow(flow, path) if len(flow) else []  # needs a coarse-level thermometer
+def _rg_flow(method: str):
+    """The flow read by one method (raw thermometer, calibrated thermometer, energy matching)."""
+
+    def draw(t, path, ctx):
+        flow = t["rg_flow"]
+        flow = flow[(flow["step"] > 0) & (flow["method"] == method) & flow["beta_prime"].notna()]
+        if ctx["tc"] is not None:
+            flow = flow.assign(beta_c=1.0 / ctx["tc"])
+        return plots.plot_rg_flow(flow, path) if len(flow) else []  # none where the method is unavailable
+
+    return draw
 
 
 def _training_curves(t, path, ctx):
@@ -86,7 +91,9 @@ FIGURES = (
     ),
     Figure("sparsity", ("sparsity",), lambda t, path, ctx: plots.plot_sparsity(t["sparsity"], path)),
     Figure("receptive_fields", ("receptive_fields",), _receptive_fields),
-    Figure("rg_flow", ("rg_flow",), _rg_flow),
+    Figure("rg_flow", ("rg_flow",), _rg_flow("calibrated")),
+    Figure("rg_flow_energy", ("rg_flow",), _rg_flow("energy")),
+    Figure("rg_flow_raw", ("rg_flow",), _rg_flow("raw")),
     Figure(
         "thermometer_predictions",
         ("thermometer_predictions",),

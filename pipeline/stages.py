@@ -334,13 +334,24 @@ def build_measure(
         needed = {rep.model for rep in representation_catalogue(spec["rules"]) if rep.model}
         models = {name: load_model(tdir / f"{name}.keras") for name in sorted(needed)}
         kernels = dict(np.load(tdir / "kernels.npz"))
-        thermos = [load_model(Path(p) / "model.keras") if p else None for p in thermometers]
+        thermos = [_thermometer_with_calibration(Path(p)) if p else None for p in thermometers]
         tables = measure_seed(data["spins"], data["beta"], data["T"], lattice, models, kernels, thermos, spec)
         for name, table in tables.items():
             table.to_csv(folder / f"{name}.csv", index=False)
         return {"n_temperatures": int(np.unique(data["T"]).size)}
 
     Store(store_root).build("measure", key, spec, work)
+
+
+def _thermometer_with_calibration(folder: Path):
+    """A trained thermometer and its calibration f(beta) = E[beta_hat | beta] on its own test chains."""
+    import pandas as pd
+
+    from models import load_model
+    from transfer.flow import calibrate
+
+    pred = pd.read_csv(folder / "predictions.csv")
+    return load_model(folder / "model.keras"), calibrate(pred["beta"], pred["beta_pred"])
 
 
 def measure_stage(plan: StudyPlan, store: Store, ensembles: dict, thermometers: dict, transfers: dict):

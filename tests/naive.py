@@ -121,6 +121,8 @@ def quadratic_ridge_r2(codes, y, folds, alpha):
         residual = np.sum((y[test] - predicted) ** 2)
         scores.append(1.0 - residual / np.sum((y[test] - y[test].mean()) ** 2))
     return np.array(scores)
+
+
 def conditional_entropy_grassberger(up, context_offsets):
     """h = H_G(block) - H_G(context) of a boolean (n, L, L) array, counted site by site in Python.
 
