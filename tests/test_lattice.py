@@ -117,3 +117,38 @@ def test_improper_colouring_is_refused():
     with pytest.raises(ValueError, match="colouring"):
         Lattice("bad", (2,), nb, colours=[0, 0])
     assert graph_lattice("pair", (2,), nb).n_colours == 2
+
+
+@pytest.mark.parametrize(
+    "lattice",
+    [square(16), square(12, b=3), cubic(8), triangular(9)],
+    ids=["square", "square-b3", "cubic", "triangular"],
+)
+def test_every_level_rebuilds_from_its_spec(lattice):
+    for level in lattice.rg_levels(min_sites=2):
+        again = make_lattice(**level.spec())
+        assert again.name == level.name and again.shape == level.shape
+        np.testing.assert_array_equal(again.neighbours, level.neighbours)
+        if level.has_blocks:
+            np.testing.assert_array_equal(again.block_ids, level.block_ids)
+
+
+def test_lattices_describe_themselves():
+    from ising.exact import kaufman_log_z
+
+    sq = square(8)
+    assert sq.critical_temperature == pytest.approx(2 / np.log(1 + np.sqrt(2)))
+    assert sq.critical_temperature_at(-2.0) == pytest.approx(2 * sq.critical_temperature)
+    assert sq.exact_log_z(np.array([0.3, 0.5]), 1.0) == pytest.approx(kaufman_log_z(8, np.array([0.3, 0.5])))
+    assert sq.coarse().exact_log_z(0.4, 1.0) == pytest.approx(kaufman_log_z(4, 0.4))
+    assert (sq.conv_kernel, cubic(4).conv_kernel, triangular(6).conv_kernel) == (2, 2, 3)
+    assert triangular(6).exact_log_z is None and triangular(6).coarse().conv_kernel == 3
+
+
+def test_builders_from_outside_the_package_load_by_path():
+    lattice = make_lattice("ising.lattice:square", 8)
+    assert lattice.name == "square" and lattice.shape == (8, 8)
+    with pytest.raises(ValueError, match="cannot import lattice builder"):
+        make_lattice("no_such_module:build", 8)
+    with pytest.raises(ValueError, match="unknown lattice"):
+        make_lattice("hexagonal", 8)

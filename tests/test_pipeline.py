@@ -332,3 +332,42 @@ def test_other_lattices_run_end_to_end(tmp_path, lattice, L):
     assert f"{lattice} L = {L}" in report
     assert "| C5 |" in report
     assert "Bayes-optimal limit not available" in report  # no exact ln Z here: no invented ratio
+
+
+def test_a_lattice_from_a_user_module_runs_through_run_all(tmp_path, capsys):
+    # tests/lattice_plugin.py is nobody's registered lattice: run_all.py imports its builder.
+    out = tmp_path / "plugin"
+    argv = [
+        "--profile",
+        "smoke",
+        "--lattice",
+        "lattice_plugin:build_ring_square",
+        "--L",
+        "4",
+        "--out",
+        str(out),
+    ]
+    config = build_config("smoke", lattice="lattice_plugin:build_ring_square", L=4, seeds=1)
+    config["temperatures"]["values"] = [1.5, 3.0]
+    config["sampling"] |= {"n_train": 20, "n_val": 10, "n_test": 10}
+    config["thermometer"] |= {"epochs": 2}
+    config["transfer"] |= {"epochs": 2}
+    config["min_coarse_L"] = 2
+    quiet_run(config, out)
+    report = (out / "report.md").read_text()
+    assert "lattice_plugin:build_ring_square L = 4" in report
+    ensembles = pd.read_csv(out / "tables" / "ensembles.csv")
+    assert set(ensembles["lattice"]) == {"ring_square"}
+    assert (
+        run_all_main([*argv[:-2], "--out", str(tmp_path / "bad"), "--lattice", "lattice_plugin:nothing"]) == 2
+    )
+    assert "cannot import lattice builder" in capsys.readouterr().err
+
+
+def test_profile_size_adapts_to_the_lattice():
+    config = build_config("smoke", lattice="triangular")
+    assert config["L"] % 3 == 0 and abs(config["L"] - 8) <= 1
+    assert config["adjustments"] and "triangular" in config["adjustments"][0]
+    assert build_config("smoke")["adjustments"] == []
+    with pytest.raises(ValueError, match="multiple of 3"):
+        build_config("smoke", lattice="triangular", L=8)  # a size the user gave is not moved
