@@ -105,7 +105,7 @@ def fit_with_history(
     train, validation : (x, y) tuple of arrays, or a keras.utils.PyDataset
         Training data and optional validation data. Arrays are batched by
         ``batch_size`` (and shuffled by Keras when ``shuffle``); a dataset
-        batches and shuffles itself.
+        batches and orders itself (``shuffle`` is ignored for it).
     epochs : int
         Maximum number of training epochs.
     patience : int or None
@@ -144,7 +144,9 @@ def fit_with_history(
         validation_data=val_args if val_args is None or len(val_args) > 1 else val_args[0],
         epochs=int(epochs),
         batch_size=batch_size if len(train_args) > 1 else None,
-        shuffle=shuffle,
+        # A dataset orders its own batches; Keras would shuffle their order with Python's
+        # global `random`, which concurrent tasks (threads) share, so runs would not repeat.
+        shuffle=shuffle and len(train_args) > 1,
         callbacks=[best, *callbacks],
         verbose=verbose,
     )

@@ -307,7 +307,9 @@ def test_noisy_block_spins_labels_every_input_exactly(lattice):
     keys = {row.tobytes(): row for row in spins.reshape(50, -1)}
     assert len(x) == 50 and not all(row.tobytes() in keys for row in x.reshape(50, -1))
     same = NoisyBlockSpins(spins, lattice, "majority", noise=0.5, batch_size=16, seed=1)
+    np.testing.assert_array_equal(same[3][0], xs[3])  # a batch does not depend on call order
     np.testing.assert_array_equal(same[0][0], xs[0])
+    assert not np.array_equal(same[0][0], xs[0])  # the next read of a batch draws new inputs
     clean = NoisyBlockSpins(spins, lattice, "decimation", noise=0.0, batch_size=50, seed=1)[0][0]
     flat = spins.reshape(50, -1)
     assert all(any(np.array_equal(r, s * f) for s in flat for f in (1, -1)) for r in clean.reshape(50, -1))

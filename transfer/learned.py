@@ -378,13 +378,16 @@ def train_rg_encoder(
 class NoisyBlockSpins(keras.utils.PyDataset):
     """Training batches of perturbed configurations with their exact analytic block spins.
 
-    Each epoch visits every configuration once, in a fresh random order; each
-    is multiplied by a random global sign and then has every spin flipped
+    The configurations are split once into batches (a random order from
+    ``seed``). Each time batch ``i`` is read, its configurations are
+    multiplied by a random global sign and then have every spin flipped
     independently with probability p, drawn per configuration from U(0,
-    ``noise``). The target is ``block_spins(perturbed, lattice, rule)``, so
-    labels are exact for every input. A batch is ``(x, y)``: float32
+    ``noise``); the target is ``block_spins(perturbed, lattice, rule)``, so
+    labels are exact for every input. The k-th read of batch ``i`` draws from
+    the stream ``(seed, i, k)``: batches do not depend on when Keras asks for
+    them or on when it ends an epoch (its prefetching thread makes that timing
+    vary), so training is reproducible. A batch is ``(x, y)``: float32
     (batch, *lattice.shape) and float32 (batch, *lattice.coarse_shape), ±1.
-    Reproducible from ``seed``.
     """
 
     def __init__(self, spins, lattice: Lattice, rule: str, noise: float, batch_size: int = 64, seed: int = 0):
@@ -398,22 +401,23 @@ class NoisyBlockSpins(keras.utils.PyDataset):
                 f"{lattice.describe()} lattice, got {self.spins.shape}"
             )
         self.lattice, self.rule, self.noise, self.batch_size = lattice, rule, float(noise), int(batch_size)
-        self._rng = np.random.default_rng(seed)
-        self._order = self._rng.permutation(len(self.spins))
+        self.seed = int(seed)
+        self._order = np.random.default_rng(self.seed).permutation(len(self.spins))
+        self._reads = [0] * len(self)
 
     def __len__(self) -> int:
         return -(-len(self.spins) // self.batch_size)
 
     def __getitem__(self, index: int):
+        index = int(index)
+        rng = np.random.default_rng([self.seed, index, self._reads[index]])
+        self._reads[index] += 1
         x = self.spins[self._order[index * self.batch_size : (index + 1) * self.batch_size]]
         one_per_config = (len(x),) + (1,) * (x.ndim - 1)
-        x = x * self._rng.choice(np.array([-1, 1], dtype=np.int8), size=one_per_config)
-        flip = self._rng.random(x.shape) < self._rng.uniform(0.0, self.noise, size=one_per_config)
+        x = x * rng.choice(np.array([-1, 1], dtype=np.int8), size=one_per_config)
+        flip = rng.random(x.shape) < rng.uniform(0.0, self.noise, size=one_per_config)
         x = np.where(flip, -x, x).astype(np.int8)
         return x.astype(np.float32), block_spins(x, self.lattice, self.rule).astype(np.float32)
-
-    def on_epoch_end(self):
-        self._order = self._rng.permutation(len(self.spins))
 
 
 def _pre_activation_model(encoder: keras.Model, lattice: Lattice) -> keras.Model:
