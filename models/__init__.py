@@ -3,9 +3,12 @@
 - :mod:`models.thermometers`: the dense baseline (first layer ``"coarse"``, one
   unit per coarse site) and a size-agnostic convolutional thermometer, both
   even under the global spin flip; atomic ``.keras`` saving and safe loading.
-- :mod:`models.layers`: the registered custom layers they use.
+- :mod:`models.layers`: the registered custom layers they and the encoders
+  use (spin-flip pair, periodic padding, sign with a straight-through gradient).
 - :mod:`models.data`: streaming batches from HDF5 ensembles (or arrays).
-- :mod:`models.training`: fitting with early stopping on separate chains.
+- :mod:`models.training`: the one training loop (:func:`fit_with_history`:
+  early stopping, history from the untrained epoch 0) shared with
+  :mod:`transfer.learned`, and thermometer fitting on separate chains.
 - :mod:`models.evaluation`: MSE, MAE, R² per temperature band and the
   Bayes-optimal limit from the energy with the exact ln Z (square torus).
 
@@ -50,7 +53,7 @@ from .thermometers import (
     save_model,
     thermometer_lattice_name,
 )
-from .training import train_thermometer
+from .training import fit_with_history, train_thermometer
 
 __all__ = [
     "BANDS",
@@ -68,6 +71,7 @@ __all__ = [
     "evaluate_on_ensembles",
     "evaluate_thermometer",
     "figure_of_merit",
+    "fit_with_history",
     "load_configurations",
     "load_model",
     "predict_beta",

@@ -1,4 +1,4 @@
-"""Custom Keras layers of the thermometers, registered for ``.keras`` files.
+"""Custom Keras layers of the thermometers and encoders, registered for ``.keras`` files.
 
 Every layer here is registered under the package name ``"rgae"`` and has a
 ``get_config`` that rebuilds it exactly, so a saved thermometer loads with
@@ -8,7 +8,7 @@ Every layer here is registered under the package name ``"rgae"`` and has a
 import keras
 from keras import ops
 
-__all__ = ["SpinFlipPair", "AddChannelAxis", "PeriodicPadding"]
+__all__ = ["SpinFlipPair", "AddChannelAxis", "PeriodicPadding", "SignStraightThrough"]
 
 
 @keras.saving.register_keras_serializable(package="rgae")
@@ -87,3 +87,29 @@ def _slice_axis(x, axis, start, stop, rank):
     index = [slice(None)] * rank
     index[axis] = slice(start, stop)
     return x[tuple(index)]
+
+
+@keras.saving.register_keras_serializable(package="rgae")
+class SignStraightThrough(keras.layers.Layer):
+    """Binarise by sign in the forward pass; pass the gradient straight through backward.
+
+    Forward: y = +1 where x >= 0 and -1 where x < 0, exactly ±1 in the
+    compute dtype (a tie x = 0 goes to +1, as in
+    :func:`transfer.learned.coarse_spins`). Backward: dy/dx = 1, the
+    straight-through estimator (Bengio, Léonard & Courville 2013,
+    arXiv:1308.3432). Placed after a tanh unit, the gradient reaching the
+    pre-activation z is 1 - tanh(z)², a smooth form of the clipped estimator
+    1{|z| <= 1} of Hubara et al. (2016).
+
+    Computed as ``stop_gradient(sign(x)) + (x - stop_gradient(x))``: the
+    second term is exactly 0 in the forward pass, so the output is exactly
+    ±1, and its gradient is 1. Shape-preserving, no weights.
+    """
+
+    def call(self, inputs):
+        inputs = ops.cast(inputs, self.compute_dtype)
+        binary = ops.where(inputs >= 0, 1.0, -1.0)
+        return ops.stop_gradient(ops.cast(binary, self.compute_dtype)) + (inputs - ops.stop_gradient(inputs))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape

@@ -42,7 +42,8 @@ __all__ = [
     "load_model",
 ]
 
-#: Name of the dense thermometer's first Dense layer (kernel (N, N/B)), the one transferred.
+#: Name of the Dense layer with kernel (N, N/B) that transfer learning copies: the dense
+#: thermometer's first layer, and the encoder layer of every model in :mod:`transfer.learned`.
 COARSE_LAYER = "coarse"
 
 _CONV = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}

@@ -126,8 +126,14 @@ def test_thermometer_beats_the_constant_predictor(small_study, kind):
     model = build_dense_thermometer(lattice) if kind == "dense" else build_conv_thermometer(lattice)
     history = train_thermometer(model, files["train"], files["val"], epochs=25, batch_size=32,
                                 patience=5, learning_rate=3e-3, seed=0)  # fmt: skip
-    assert history["epochs_run"] == len(history["loss"]) == len(history["val_loss"])
-    assert history["best_val_loss"] == min(history["val_loss"])
+    # one history format: epoch 0 is the untrained model, then one entry per training epoch
+    assert history["epoch"] == list(range(history["epochs_run"] + 1))
+    assert (
+        len(history["loss"]) == len(history["val_loss"]) == len(history["mae"]) == history["epochs_run"] + 1
+    )
+    assert history["best_val_loss"] == min(history["val_loss"]) < history["val_loss"][0]
+    assert history["best_val_loss"] == history["val_loss"][history["best_epoch"]]
+    assert history["learning_rate"][0] == pytest.approx(3e-3)
     test = load_configurations(files["test"], expect=model)
     beta_pred = predict_beta(model, test["spins"])
     metrics = evaluate_thermometer(test["beta"], beta_pred, test["T"])

@@ -1,6 +1,7 @@
 """Learned RG encoders, autoencoders and RG encode-decode models."""
 
 import os
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -9,9 +10,12 @@ import numpy as np
 import pytest
 
 from ising.lattice import cubic, square, triangular
+from models.layers import SignStraightThrough
 from models.thermometers import build_dense_thermometer
+from models.training import fit_with_history
 from transfer.analytic import RULES, block_spins, rule_weights
 from transfer.learned import (
+    NoisyBlockSpins,
     build_autoencoder,
     build_encoder,
     build_rg_encode_decode,
@@ -68,8 +72,12 @@ def test_learned_decimation_encoder_reaches_99_percent(lattice, thermometer):
     train, val, test = spins[:400], spins[400:500], spins[500:]
     encoder = build_encoder(lattice, init_from=thermometer)
     history = train_rg_encoder(encoder, train, val, lattice, "decimation", epochs=10, seed=0, **FAST)
-    assert set(history) == {"epoch", "loss", "sign_agreement", "val_loss", "val_sign_agreement"}
-    assert history["epoch"] == list(range(11))
+    series = {"epoch", "loss", "sign_agreement", "val_loss", "val_sign_agreement"}
+    summary = {"best_epoch", "best_val_loss", "epochs_run", "stopped_early"}
+    assert set(history) == series | summary
+    assert history["epoch"] == list(range(11)) and history["epochs_run"] == 10
+    assert history["best_epoch"] == history["epoch"][-1]  # patience=None keeps the last weights
+    assert history["best_val_loss"] == history["val_loss"][-1]
     assert encoder.history_ == history
     report = check_rg_encoder(encoder, test, lattice, "decimation")
     assert report["passed"], report["message"]
@@ -191,21 +199,34 @@ def test_input_size_mismatch_is_a_clear_error(lattice, thermometer):
         build_rg_encode_decode(lattice, "median")
 
 
-def test_history_starts_with_the_untrained_loss(lattice):
-    """Epoch 0 is the model before fitting: its training and validation MSE, recomputed in NumPy."""
+@pytest.mark.parametrize("loss", ["logistic", "mse"])
+def test_history_starts_with_the_untrained_loss(lattice, loss):
+    """Epoch 0 is the model before fitting: its training and validation loss, recomputed in NumPy.
+
+    Logistic: mean ln(1 + exp(-2 s z)) of the pre-activation z = s_flat W + b;
+    MSE: mean (tanh z - s)^2. With noise=0 the training inputs are the configurations as given.
+    """
     spins = random_spins(lattice, 300, seed=7)
     train, val = spins[:200], spins[200:]
     encoder = build_encoder(lattice, seed=2)
-    untrained = {
-        key: float(np.mean((encode(encoder, x) - block_spins(x, lattice, "decimation")) ** 2))
-        for key, x in (("loss", train), ("val_loss", val))
-    }
-    history = train_rg_encoder(encoder, train, val, lattice, "decimation", epochs=3, seed=0, **FAST)
+    kernel, bias = encoder.get_layer("coarse").get_weights()
+
+    def naive_loss(x):
+        z = x.reshape(len(x), -1).astype(np.float64) @ kernel + bias
+        s = block_spins(x, lattice, "decimation").reshape(len(x), -1)
+        return (
+            np.mean(np.logaddexp(0.0, -2.0 * s * z)) if loss == "logistic" else np.mean((np.tanh(z) - s) ** 2)
+        )
+
+    untrained = {"loss": naive_loss(train), "val_loss": naive_loss(val)}
+    history = train_rg_encoder(
+        encoder, train, val, lattice, "decimation", loss=loss, noise=0.0, epochs=3, seed=0, **FAST
+    )
     assert history["epoch"] == [0, 1, 2, 3]
     for key, value in untrained.items():
         # float32 sums over 200 x 16 units: relative rounding far below 1e-4
         assert history[key][0] == pytest.approx(value, rel=1e-4), key
-    # a random Dense(tanh) start is far from the block spins; the first epoch already learns
+    # a random start is far from the block spins (logistic ln 2 = 0.69 and MSE 1 at z = 0)
     assert history["loss"][0] > 0.5 and history["loss"][1] < history["loss"][0]
     assert epochs_to_loss(history, history["loss"][0]) == 0
     assert epochs_to_loss(history, history["loss"][1]) == 1
@@ -219,3 +240,114 @@ def test_epochs_to_loss():
     assert epochs_to_loss({"epoch": [0, 1, 2, 3, 4], **history}, 0.5) == 1
     with pytest.raises(ValueError, match="no 'val_loss' entry"):
         epochs_to_loss(history, 0.1, key="val_loss")
+
+
+def test_sign_straight_through_is_exactly_binary_with_unit_gradient():
+    import tensorflow as tf
+
+    layer = SignStraightThrough()
+    x = tf.constant([[-0.7, -1e-8, 0.0, 1e-8, 0.3, 0.9999999]])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x)
+        weighted = tf.reduce_sum(y * tf.constant([[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]]))
+    np.testing.assert_array_equal(y.numpy(), [[-1, -1, 1, 1, 1, 1]])  # a tie (0) goes to +1
+    np.testing.assert_array_equal(tape.gradient(weighted, x).numpy(), [[1, 2, 3, 4, 5, 6]])
+    clone = SignStraightThrough.from_config(layer.get_config())
+    np.testing.assert_array_equal(clone(x).numpy(), y.numpy())
+
+
+def test_binary_autoencoder_codes_train_and_round_trip(lattice, thermometer, tmp_path):
+    spins = random_spins(lattice, 64, seed=8)
+    ae = build_autoencoder(lattice, init_from=thermometer, code="binary", name="ae_binary")
+    continuous = build_autoencoder(lattice, init_from=thermometer)
+    # same encoder and decoder shapes (equal capacity up to the binarisation), same transfer
+    assert [w.shape for w in ae.get_weights()] == [w.shape for w in continuous.get_weights()]
+    np.testing.assert_array_equal(encoder_kernel(ae), thermometer.get_layer("coarse").get_weights()[0])
+    code = encode(ae, spins)
+    assert code.shape == (64, *lattice.coarse_shape)
+    assert set(np.unique(code)) <= {-1.0, 1.0}
+    np.testing.assert_array_equal(code, np.where(encode(continuous, spins) >= 0, 1.0, -1.0))
+    np.testing.assert_array_equal(coarse_spins(ae, spins), code.astype(np.int8))
+    # the straight-through gradient reaches the encoder kernel
+    before = encoder_kernel(ae).copy()
+    train_reconstruction(ae, spins, None, lattice, epochs=1, seed=0, **FAST)
+    assert np.abs(encoder_kernel(ae) - before).max() > 1e-4
+    assert set(np.unique(encode(ae, spins))) <= {-1.0, 1.0}
+    path = tmp_path / "ae_binary.keras"
+    ae.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(loaded.predict(spins, verbose=0), ae.predict(spins, verbose=0))
+    np.testing.assert_array_equal(encode(loaded, spins), encode(ae, spins))
+    with pytest.raises(ValueError, match="unknown code type"):
+        build_autoencoder(lattice, code="ternary")
+
+
+@pytest.mark.slow
+def test_binary_autoencoder_reconstructs_block_constant_lattices(lattice, thermometer):
+    """On block-constant data a ±1 code of one unit per block suffices for exact reconstruction."""
+    spins = block_constant_spins(lattice, 600, seed=2)
+    ae = build_autoencoder(lattice, init_from=thermometer, code="binary")
+    history = train_reconstruction(ae, spins[:500], spins[500:], lattice, epochs=40, seed=0, **FAST)
+    assert history["val_loss"][history["best_epoch"]] < 0.25 * history["val_loss"][0]
+
+
+def test_noisy_block_spins_labels_every_input_exactly(lattice):
+    spins = random_spins(lattice, 50, seed=9)
+    data = NoisyBlockSpins(spins, lattice, "majority", noise=0.5, batch_size=16, seed=1)
+    assert len(data) == 4
+    xs = []
+    for i in range(len(data)):
+        x, y = data[i]
+        assert x.dtype == np.float32 and y.shape == (len(x), *lattice.coarse_shape)
+        np.testing.assert_array_equal(y, block_spins(x.astype(np.int8), lattice, "majority"))
+        xs.append(x)
+    x = np.concatenate(xs).astype(np.int8)
+    # spins are flipped: some but not most of them, relative to the nearer of +-s
+    keys = {row.tobytes(): row for row in spins.reshape(50, -1)}
+    assert len(x) == 50 and not all(row.tobytes() in keys for row in x.reshape(50, -1))
+    same = NoisyBlockSpins(spins, lattice, "majority", noise=0.5, batch_size=16, seed=1)
+    np.testing.assert_array_equal(same[3][0], xs[3])  # a batch does not depend on call order
+    np.testing.assert_array_equal(same[0][0], xs[0])
+    assert not np.array_equal(same[0][0], xs[0])  # the next read of a batch draws new inputs
+    clean = NoisyBlockSpins(spins, lattice, "decimation", noise=0.0, batch_size=50, seed=1)[0][0]
+    flat = spins.reshape(50, -1)
+    assert all(any(np.array_equal(r, s * f) for s in flat for f in (1, -1)) for r in clean.reshape(50, -1))
+    with pytest.raises(ValueError, match="noise is a spin-flip probability"):
+        train_rg_encoder(build_encoder(lattice), spins, None, lattice, "majority", noise=0.7, epochs=1)
+
+
+def test_learned_majority_encoder_is_faithful_with_fresh_noisy_inputs(lattice, thermometer):
+    """Exact labels on perturbed inputs: >= 99 % on held-out configurations, ties included.
+
+    Without the perturbed inputs (noise=0) the same budget memorises the 300 training
+    configurations and stays well below the threshold.
+    """
+    spins = random_spins(lattice, 700, seed=11)
+    train, test = spins[:300], spins[300:]
+    fit = {"epochs": 25, "batch_size": 32, "patience": None, "learning_rate": 1e-2, "seed": 0}
+    reports = {}
+    for noise in (0.5, 0.0):
+        encoder = build_encoder(lattice, init_from=thermometer)
+        train_rg_encoder(encoder, train, None, lattice, "majority", noise=noise, **fit)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            reports[noise] = check_rg_encoder(encoder, test, lattice, "majority")
+    assert reports[0.5]["passed"], reports[0.5]["message"]
+    assert reports[0.0]["agreement"] < reports[0.5]["agreement"] - 0.01
+
+
+def test_early_stopping_can_restore_the_untrained_weights():
+    """If no epoch beats epoch 0, the shared loop returns the untrained model (best_epoch 0)."""
+    x = np.random.default_rng(0).standard_normal((64, 3)).astype(np.float32)
+    y = x @ np.array([[1.0], [-2.0], [0.5]], dtype=np.float32)
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(1, kernel_initializer="zeros")(inputs))
+    # a step far beyond the stability limit of plain gradient descent makes every epoch worse
+    model.compile(optimizer=keras.optimizers.SGD(5.0), loss="mse")
+    start = [w.copy() for w in model.get_weights()]
+    history = fit_with_history(model, (x, y), (x, y), epochs=10, patience=2, batch_size=64)
+    assert history["best_epoch"] == 0 and history["epochs_run"] == 2 and history["stopped_early"]
+    assert history["val_loss"][1] > history["val_loss"][0] == history["best_val_loss"]
+    for got, want in zip(model.get_weights(), start, strict=True):
+        np.testing.assert_array_equal(got, want)
