@@ -11,7 +11,8 @@ Families (STUDY.md section 3):
   of its input (``rule``), initialised from the thermometer's first layer
   (``init = "transfer"``) or at random (``"scratch"``);
 - ``autoencoder``: the same encoder and a Dense(N, tanh) decoder trained to
-  reconstruct the input;
+  reconstruct the input, with a continuous (tanh) code or a binary one (sign
+  forward, straight-through gradient: the equal-capacity partner of ±1 RG codes);
 - ``rg_encode_decode``: a frozen RG encoder (analytic ``rule``, or a learned
   ``rg_encoder`` entry named by ``encoder``) and the autoencoder's decoder
   shape, trained to reconstruct the input.
@@ -68,7 +69,9 @@ class ModelEntry:
     @property
     def group(self) -> str:
         """What training curves are grouped by: ``rg_<rule>``, ``ae`` or ``rg_encode_decode``."""
-        return {"rg_encoder": f"rg_{self.rule}", "autoencoder": "ae"}.get(self.family, self.family)
+        if self.family == "autoencoder":
+            return "ae" if self.code == "continuous" else f"ae_{self.code}"
+        return f"rg_{self.rule}" if self.family == "rg_encoder" else self.family
 
     @property
     def init_label(self) -> str:
@@ -83,7 +86,7 @@ class ModelEntry:
         if self.family == "rg_encode_decode":
             frozen = f"learned {self.rule}" if self.encoder else self.rule
             return f"RG encode-decode (frozen {frozen})"
-        what = f"learned {self.rule} RG encoder" if self.family == "rg_encoder" else "AE"
+        what = f"learned {self.rule} RG encoder" if self.family == "rg_encoder" else f"{self.code} AE"
         return f"{what} ({'TL' if self.init == 'transfer' else self.init})"
 
 
@@ -98,6 +101,8 @@ def transfer_catalogue(rules) -> tuple[ModelEntry, ...]:
         for init in INITS
     ]
     entries += [ModelEntry(f"ae_{init}", "autoencoder", init, "continuous") for init in INITS]
+    # the equal-capacity partner of frozen ±1 RG codes (claim C3): sign forward, straight-through back
+    entries += [ModelEntry(f"ae_binary_{init}", "autoencoder", init, "binary") for init in INITS]
     for rule in rules:
         entries.append(ModelEntry(f"encdec_{rule}", "rg_encode_decode", "frozen", "binary", rule=rule))
         entries.append(
@@ -172,7 +177,7 @@ def train_catalogue(entries, lattice, thermometer, data: dict, fit: dict, seed: 
                 warnings.simplefilter("ignore", RuntimeWarning)  # failures are reported, not warned
                 result.checks[entry.name] = check_rg_encoder(model, x_test, lattice, entry.rule)
         elif entry.family == "autoencoder":
-            model = build_autoencoder(lattice, init_from=source, seed=seed, name=entry.name)
+            model = build_autoencoder(lattice, init_from=source, seed=seed, name=entry.name, code=entry.code)
             history = train_reconstruction(model, x_train, x_val, lattice, **fit)
         else:
             frozen = result.models[entry.encoder] if entry.encoder else entry.rule
