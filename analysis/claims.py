@@ -235,8 +235,8 @@ def study_claims(rules, convergence_fraction: float = 0.9) -> tuple[Claim, ...]:
     )
     c5 = tuple(
         Comparison(
-            f"epochs (interpolated) to {convergence_fraction:.0%} of the loss decrease from the untrained "
-            f"loss: learned {rule} RG (TL) - AE (TL)",
+            f"epochs (interpolated) to {convergence_fraction:.0%} of the validation-loss decrease from the "
+            f"untrained loss: learned {rule} RG (TL) - AE (TL)",
             "transfer_metrics",
             "epochs_to_convergence",
             "model",

@@ -96,7 +96,9 @@ def _transfer_rows(store: Store, transfers: dict, fraction: float) -> tuple[list
         hist = pd.read_csv(Path(entry["path"]) / "histories.csv")
         histories.append(hist)
         for model, group in hist.groupby("model"):
-            curve = group[group["metric"] == "loss"].sort_values("epoch")
+            # Validation loss: learned RG encoders train on perturbed inputs (transfer.learned), so
+            # only the validation curves of every model measure the same thing.
+            curve = group[group["metric"] == "val_loss"].sort_values("epoch")
             epoch, loss = curve["epoch"].to_numpy(), curve["value"].to_numpy()
             check = res["checks"].get(model, {})
             rows.append(

@@ -123,8 +123,8 @@ def _transfer_lines(transfer: pd.DataFrame, fraction: float) -> list[str]:
     lines = [
         "## Transfer",
         "",
-        f"epochs_to_convergence: epochs until the training loss has made {fraction:.0%} of its total "
-        "decrease, counted from the untrained model's loss (epoch 0, evaluated before fitting); "
+        f"epochs_to_convergence: epochs (interpolated) until the validation loss has made {fraction:.0%} "
+        "of its total decrease, counted from the untrained model's loss (epoch 0, evaluated before fitting); "
         "epochs_run: epochs trained (early stopping on the validation loss).",
         "",
         _md(summary),

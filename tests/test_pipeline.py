@@ -28,9 +28,9 @@ def quiet_run(config, out, **kwargs):
 
 
 def training_curve(histories: pd.DataFrame, row) -> pd.DataFrame:
-    """The training-loss rows of one model and seed (a row of transfer_metrics), by epoch."""
+    """The validation-loss rows of one model and seed (a row of transfer_metrics), by epoch."""
     curve = histories[(histories["model"] == row.model) & (histories["seed"] == row.seed)]
-    return curve[curve["split"] == "train"].sort_values("epoch")
+    return curve[curve["split"] == "val"].sort_values("epoch")
 
 
 @pytest.fixture(scope="module")
