@@ -118,7 +118,7 @@ def test_changed_parameter_redoes_only_what_depends_on_it(smoke, tmp_path):
     for row in metrics.itertuples():
         curve = training_curve(histories, row)
         assert row.epochs_to_convergence == epochs_to_fraction(curve["epoch"], curve["loss"], 0.5)
-    assert "50% of the loss decrease" in (out / "report.md").read_text()
+    assert "50% of the validation-loss decrease" in (out / "report.md").read_text()
 
     ran = rerun(transfer={"epochs": 5})
     assert ran["sample"].startswith("[sample] 0 of")
