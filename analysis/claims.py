@@ -13,8 +13,7 @@ an equal-capacity comparison). Adding a claim is adding a :class:`Claim` to
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -79,7 +78,6 @@ class Claim:
     statement: str
     comparisons: tuple
     note: str = ""
-    tables: tuple = field(default=())
 
     def evaluate(self, tables: dict) -> dict:
         parts = []
@@ -268,12 +266,6 @@ def study_claims(rules, convergence_fraction: float = 0.9) -> tuple[Claim, ...]:
         ),
         Claim("C5", "RG is less efficient to learn than the AE from the same TL start.", c5),
     )
-
-
-def read_tables(folder: Path, claims) -> dict:
-    """The tables the claims read, from a run's ``tables/`` folder (missing ones are absent)."""
-    names = {c.table for claim in claims for c in claim.comparisons}
-    return {n: pd.read_csv(folder / f"{n}.csv") for n in sorted(names) if (folder / f"{n}.csv").is_file()}
 
 
 def evaluate_claims(claims, tables: dict) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -168,7 +169,7 @@ def _fit_size(config: dict, reach: int = 16) -> None:
 def validate(config: dict) -> None:
     """Refuse a configuration that cannot run, before any work starts."""
     name = config["lattice"]
-    lattice = make_lattice(name, config["L"], **_block_kwargs(config))
+    lattice = fine_lattice(config)
     if not lattice.has_blocks:
         raise ValueError(f"the {name} lattice has no block partition to coarse-grain")
     if config["J"] == 0:
@@ -206,7 +207,13 @@ def _block_kwargs(config: dict) -> dict:
 
 
 def fine_lattice(config: dict):
-    return make_lattice(config["lattice"], config["L"], **_block_kwargs(config))
+    """The configured fine lattice (built once per name, size and block factor)."""
+    return _built_lattice(config["lattice"], config["L"], config.get("b") or None)
+
+
+@lru_cache(maxsize=8)
+def _built_lattice(name: str, L: int, b: int | None):
+    return make_lattice(name, L, **({} if b is None else {"b": b}))
 
 
 def lattice_levels(config: dict) -> list:

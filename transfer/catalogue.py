@@ -80,15 +80,6 @@ class ModelEntry:
             return self.init
         return f"frozen learned_{self.rule}" if self.encoder else f"frozen {self.rule}"
 
-    @property
-    def label(self) -> str:
-        """A short description for tables and figures."""
-        if self.family == "rg_encode_decode":
-            frozen = f"learned {self.rule}" if self.encoder else self.rule
-            return f"RG encode-decode (frozen {frozen})"
-        what = f"learned {self.rule} RG encoder" if self.family == "rg_encoder" else f"{self.code} AE"
-        return f"{what} ({'TL' if self.init == 'transfer' else self.init})"
-
 
 INITS = ("transfer", "scratch")
 
