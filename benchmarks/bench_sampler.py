@@ -18,8 +18,9 @@ Run from the repository root::
    kernel achieve on the machine, against which the threaded kernel's speed-up
    is read.
 2. Independent configurations per second at T_c for L = 16, 32, 64, one thread:
-   (time units per CPU second) / (2 tau_int of |m|), tau_int (Sokal window,
-   ising.autocorr) from one series at least 20000 tau_int long (about 3 % error), the rate the
+   (time units per CPU second) / (2 tau_int of |m|), Sokal's tau_int = 1/2 + sum rho
+   (automatic window, ising.autocorr) from one series at least 20000 tau_int long (about 3 %
+   error), the rate the
    median of ``--repeats`` timed runs without measurements.
 3. Memory of one 256 x 256 chain sampling 1000 configurations with
    ``sample_ensemble`` in a fresh process: resident set size before sampling and
@@ -157,7 +158,7 @@ def wolff_flips_per_ns(L: int, repeats: int, updates: float = 5e7) -> float:
     return float(np.median(rates))
 
 
-#: Length of the |m| series for tau_int, in units of tau_int: relative error about sqrt(20 / this).
+#: Length of the |m| series for tau_int, in units of tau_int: relative error about sqrt(24 / this).
 SERIES_TAUS = 20000
 
 
@@ -173,8 +174,8 @@ def independent_per_second(L: int, algorithm: str, repeats: int) -> dict:
             break
         _, more = chain.series(abs_m.size)
         abs_m = np.concatenate([abs_m, more])
-    # Sokal: var(tau) ~ (4 M + 2) / n tau^2 with window M ~ 5 tau
-    tau_err = tau * np.sqrt((4 * 5 * tau + 2) / abs_m.size)
+    # Madras-Sokal: var(tau) ~ (4 M + 2) / n tau^2 with window M ~ 6 tau
+    tau_err = tau * np.sqrt((4 * 6 * tau + 2) / abs_m.size)
     block = int(max(20 * tau, 2e8 / (L * L)))  # at least 20 tau and ~0.1 s
     rates = []
     for _ in range(repeats):

@@ -1,10 +1,14 @@
 """Autocorrelation of Monte Carlo time series.
 
-The integrated autocorrelation time uses Sokal's automatic window (Sokal 1997,
-"Monte Carlo methods in statistical mechanics"; as in emcee): with
-tau(M) = 1 + 2 sum_{t=1}^{M} rho(t), the window M is the smallest with
-M >= c tau(M). The estimate is trusted only when the chain is at least
-``tol`` tau long; otherwise :class:`AutocorrelationError` is raised.
+The integrated autocorrelation time is Sokal's (Sokal 1997, "Monte Carlo
+methods in statistical mechanics: foundations and new algorithms", eqs. 2.19
+and 3.19): tau_int = 1/2 + sum_{t>=1} rho(t), so independent samples have
+tau_int = 1/2, a series of n steps carries n / (2 tau_int) independent samples,
+and the variance of its mean is 2 tau_int var(x) / n. The sum is cut at Sokal's
+automatic window: the smallest M with M >= c tau(M), tau(M) = 1/2 + sum_{t=1}^{M}
+rho(t). The estimate's relative statistical error is about sqrt(2 (2M + 1) / n)
+(Madras & Sokal 1988), so it is trusted only when the series is at least ``tol``
+tau long; otherwise :class:`AutocorrelationError` is raised.
 """
 
 from __future__ import annotations
@@ -42,16 +46,19 @@ def autocorrelation(x) -> np.ndarray:
     return acf / acf[0]
 
 
-def tau_int(x, c: float = 5.0, tol: float = 20.0, quiet: bool = False) -> float:
-    """Integrated autocorrelation time in units of the series' step.
+def tau_int(x, c: float = 6.0, tol: float = 50.0, quiet: bool = False) -> float:
+    """Sokal's integrated autocorrelation time tau_int = 1/2 + sum_{t=1}^{M} rho(t), in steps of the series.
 
-    x: float (n,). tau = 1 means independent samples (so the variance of the
-    mean is var(x) tau / n). Raises :class:`AutocorrelationError` when no
-    window satisfies M >= c tau or the series is shorter than ``tol`` tau,
-    unless ``quiet``, in which case the (unreliable) estimate is returned.
+    x: float (n,). M is the smallest window with M >= c tau(M) (Sokal's
+    automatic window; c = 6 suits a roughly exponential decay). tau_int = 1/2
+    means independent samples; estimates below 1/2 (anticorrelation or noise)
+    are returned as 1/2. Raises :class:`AutocorrelationError` when no window
+    satisfies M >= c tau or the series is shorter than ``tol`` tau (relative
+    error then above ~sqrt(4 c / tol)), unless ``quiet``, in which case the
+    (unreliable) estimate is returned.
     """
     rho = autocorrelation(x)
-    taus = 2.0 * np.cumsum(rho) - 1.0
+    taus = np.cumsum(rho) - 0.5  # tau(M) = 1/2 + sum_{t=1}^{M} rho(t), M = 0 .. n-1
     windows = np.arange(taus.size)
     ok = windows >= c * taus
     if np.any(ok):
@@ -60,7 +67,7 @@ def tau_int(x, c: float = 5.0, tol: float = 20.0, quiet: bool = False) -> float:
     else:
         tau = float(taus[-1])
         reliable = False
-    tau = max(tau, 1.0) if np.isfinite(tau) else float("inf")
+    tau = max(tau, 0.5) if np.isfinite(tau) else float("inf")
     if not reliable and not quiet:
         raise AutocorrelationError(
             f"series of length {np.size(x)} is too short for tau_int ~ {tau:.3g} "
@@ -71,13 +78,14 @@ def tau_int(x, c: float = 5.0, tol: float = 20.0, quiet: bool = False) -> float:
 
 
 def mean_error(x, tau: float | None = None) -> tuple[float, float]:
-    """Mean of a correlated series and its standard error sqrt(var * tau / n).
+    """Mean of a correlated series and its standard error sqrt(2 tau_int var(x) / n).
 
-    When ``tau`` is not given it is estimated from the series itself (quietly,
-    since a short series still has a best estimate).
+    x: float (n,); ``tau``: Sokal's tau_int of the series in its steps (1/2 for
+    independent samples). When ``tau`` is not given it is estimated from the
+    series itself (quietly, since a short series still has a best estimate).
     """
     x = np.asarray(x, dtype=np.float64)
     if tau is None:
-        tau = tau_int(x, quiet=True) if x.size > 1 else 1.0
+        tau = tau_int(x, quiet=True) if x.size > 1 else 0.5
     var = x.var(ddof=1) if x.size > 1 else 0.0
-    return float(x.mean()), float(np.sqrt(var * tau / x.size))
+    return float(x.mean()), float(np.sqrt(2.0 * tau * var / x.size))
