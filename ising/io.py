@@ -6,8 +6,9 @@ Layout (STUDY.md section 1):
 - dataset ``energy``: float64 (n,), total energy of each configuration
 - dataset ``magnetization``: float64 (n,), total magnetisation
 - attributes: ``lattice``, ``L``, ``b``, ``shape``, ``J``, ``h``, ``T``, ``beta``,
-  ``algorithm``, ``seed``, ``tau_int`` (and ``tau_int_energy``, ``tau_int_abs_m``),
-  ``sweeps_between``, ``thermalization_sweeps``, ``time_unit``, ``version``,
+  ``algorithm`` (the resolved one, never ``auto``), ``seed``, ``tau_int`` (Sokal's,
+  1/2 + sum_t rho(t) in time units, = max of ``tau_int_energy`` and ``tau_int_abs_m``),
+  ``sweeps_between`` (= ceil(2 tau_int)), ``thermalization_sweeps``, ``time_unit``, ``version``,
   and ``schema`` = ``"rgae-ensemble/1"``.
 
 Files are written to a temporary name in the target folder and renamed, so an
