@@ -42,7 +42,12 @@ def metropolis_sweeps(spins, neighbours, sites, offsets, beta, J, h, n_sweeps, s
 
     Within a colour class no two sites interact, so visiting the class in any
     order (here sequentially) is a valid parallel update. Acceptance
-    probabilities exp(-beta dE) are tabulated over (spin, neighbour sum).
+    probabilities min(1, exp(-beta dE)) are tabulated over (spin, neighbour
+    sum), except that a move with dE = 0 is accepted with probability 1/2:
+    still detailed balance (the move and its reverse have equal probability),
+    and it breaks the deterministic cycle that always-accepted dE = 0 flips
+    fall into on small odd-coordinated tori (triangular 3x3: each colour
+    class's flips leave the next class at dE = 0, and the chain repeats).
     """
     z = neighbours.shape[1]
     table = np.empty((2, 2 * z + 1))
@@ -50,7 +55,7 @@ def metropolis_sweeps(spins, neighbours, sites, offsets, beta, J, h, n_sweeps, s
         s = 2 * si - 1
         for k in range(2 * z + 1):
             dE = 2.0 * s * (J * (k - z) + h)
-            table[si, k] = min(1.0, np.exp(-beta * dE))
+            table[si, k] = 0.5 if dE == 0.0 else min(1.0, np.exp(-beta * dE))
     accepted = 0
     n_colours = offsets.size - 1
     for _ in range(n_sweeps):

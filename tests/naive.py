@@ -26,14 +26,17 @@ def energy_from_bonds(spins, neighbours, J=1.0, h=0.0):
 
 
 def metropolis_sweeps(spins, neighbours, colours, beta, J, h, n_sweeps, state):
-    """Colour by colour, sites in ascending order; a random number only when p < 1."""
+    """Colour by colour, sites in ascending order; a random number only when p < 1.
+
+    A move with dE = 0 is accepted with probability 1/2, as in the kernel.
+    """
     spins = spins.copy()
     for _ in range(n_sweeps):
         for c in range(colours.max() + 1):
             for i in np.flatnonzero(colours == c):
                 local = J * sum(int(spins[j]) for j in neighbours[i]) + h
                 dE = 2.0 * spins[i] * local
-                p = min(1.0, np.exp(-beta * dE))
+                p = 0.5 if dE == 0.0 else min(1.0, np.exp(-beta * dE))
                 if p >= 1.0 or next_double(state) < p:
                     spins[i] = -spins[i]
     return spins
