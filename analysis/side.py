@@ -1,0 +1,78 @@
+"""Side studies: self-contained studies that answer claims C6-C10 beside the main one.
+
+A side study brings its own data (it samples or draws what it needs, seeded),
+trains its own models and returns tables; the pipeline runs it once per seed
+as a cached unit of work, concatenates its tables over seeds into the run's
+``tables/``, evaluates its claims with the study's one verdict rule, draws its
+figures from the saved tables and renders its report section. A side study is
+one :class:`SideStudy` value; the pipeline lists them in
+``pipeline.side.SIDE_STUDIES``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["SideStudy", "SideFigure"]
+
+
+@dataclass(frozen=True)
+class SideFigure:
+    """A figure drawn from saved tables: ``draw(tables, stem) -> [png, pdf paths]``.
+
+    ``tables`` maps each name in ``tables`` to its DataFrame (all seeds); ``stem``
+    is the output path without suffix. Drawing reads, never recomputes.
+    """
+
+    name: str
+    tables: tuple
+    draw: Callable[[dict, Path], list]
+
+
+@dataclass(frozen=True)
+class SideStudy:
+    """One side study.
+
+    Attributes
+    ----------
+    name : str
+        Configuration section (``config[name]``) and store kind; lower case.
+    title : str
+        Heading of its report section.
+    defaults : dict
+        Settings of the quick profile (JSON values only); ``enabled`` is added by
+        the pipeline (default True).
+    profiles : dict
+        Profile name -> overrides of ``defaults`` (e.g. ``{"smoke": {...}, "paper": {...}}``).
+    sources : tuple of str
+        Project paths (packages or files) whose code its results depend on; they
+        enter the cache key, so a change of that code redoes the study.
+    run_seed : callable (settings: dict, seed: int) -> dict[str, DataFrame]
+        The work of one seed. Deterministic given its arguments; every table
+        carries a ``seed`` column. Table names are global in the run folder, so
+        they start with the study's name.
+    claims : callable (settings: dict) -> tuple of analysis.claims.Claim
+        Claims decided from its tables (concatenated over seeds).
+    report : callable (tables: dict[str, DataFrame], settings: dict) -> list of str
+        Markdown lines of its report section (the claims' verdict rows are
+        rendered by the report itself).
+    figures : tuple of SideFigure
+    """
+
+    name: str
+    title: str
+    defaults: dict
+    run_seed: Callable[[dict, int], dict]
+    claims: Callable[[dict], tuple]
+    report: Callable[[dict, dict], list]
+    figures: tuple = ()
+    profiles: dict = field(default_factory=dict)
+    sources: tuple = ()
+
+    def tables_of(self, frames: dict) -> dict[str, pd.DataFrame]:
+        """The tables of this study among a run's tables."""
+        return {k: v for k, v in frames.items() if k.startswith(f"{self.name}_")}
