@@ -38,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--only", default=None, help=f"run one stage: {', '.join(STAGES)}")
     p.add_argument("--force", action="store_true", help="redo the selected stages even if cached")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address for sampling and training")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="local worker processes for independent units (default one per core; 1 = serial)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -52,7 +58,13 @@ def main(argv=None) -> int:
         out = Path(args.out or f"runs/{config['profile']}-{config['lattice']}-L{config['L']}")
         started = time.perf_counter()
         run_study(
-            config, out, only=args.only, force=args.force, scheduler=args.scheduler, progress=not args.quiet
+            config,
+            out,
+            only=args.only,
+            force=args.force,
+            scheduler=args.scheduler,
+            progress=not args.quiet,
+            workers=args.workers,
         )
         print(f"study finished in {time.perf_counter() - started:.1f} s: {out / 'report.md'}")
     except ValueError as err:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from .collect import collect_tables, table_names
+from .parallel import local_workers
 from .plan import StudyPlan, make_plan
 from .stages import measure_stage, sample_stage, thermometer_stage, transfer_stage
 from .store import Store, run_tasks
@@ -111,7 +112,7 @@ def _connect(scheduler: str | None):
         raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
 
 
-def _work_stage(stage, plan, store, index, only, force, client, progress) -> str | None:
+def _work_stage(stage, plan, store, index, only, force, client, progress, workers=1) -> str | None:
     """Plan one work stage into ``index`` and run its missing units when selected; None if skipped."""
     name, planner = PLANNERS[stage]
     tasks, index[name] = planner(plan, store, index)
@@ -126,7 +127,7 @@ def _work_stage(stage, plan, store, index, only, force, client, progress) -> str
     if force:
         for task in tasks:
             shutil.rmtree(store.path(task.kind, task.key), ignore_errors=True)
-    ran = run_tasks(store, tasks, stage, client=client, progress=progress)
+    ran = run_tasks(store, tasks, stage, client=client, progress=progress, workers=workers)
     return ran, f"{ran} of {len(tasks)} units run"
 
 
@@ -139,10 +140,17 @@ def run_study(
     scheduler: str | None = None,
     progress: bool = True,
     log=print,
+    workers: int | None = None,
 ) -> dict:
-    """Run the stages of the study into ``out``; returns the per-stage times and work done."""
+    """Run the stages of the study into ``out``; returns the per-stage times and work done.
+
+    Without a Dask ``scheduler``, a stage's independent units run on a local
+    pool of ``workers`` processes (default: one per core; 1 runs them one after
+    another in this process), with identical results.
+    """
     if only is not None and only not in STAGES:
         raise ValueError(f"unknown stage {only!r}; choose one of {', '.join(STAGES)}")
+    workers = local_workers(workers)
     run = Path(out)
     plan = make_plan(config)
     prepare_output(run, config)
@@ -157,7 +165,7 @@ def run_study(
         for stage in STAGES:
             started = time.perf_counter()
             if stage in PLANNERS:
-                done = _work_stage(stage, plan, store, index, only, force, client, progress)
+                done = _work_stage(stage, plan, store, index, only, force, client, progress, workers)
             elif only is not None and only != stage:
                 continue
             elif stage == "plot":

@@ -107,15 +107,25 @@ class Task:
     label: str = ""
 
 
-def run_tasks(store: Store, tasks: Sequence[Task], desc: str, client=None, progress: bool = True) -> int:
+def run_tasks(
+    store: Store, tasks: Sequence[Task], desc: str, client=None, progress: bool = True, workers: int = 1
+) -> int:
     """Run the tasks whose entries are missing, locally or on a Dask client; returns how many ran.
 
     Tasks must be independent of each other. Each writes its own entry, so
-    local and distributed runs leave identical stores.
+    local and distributed runs leave identical stores. Without a client,
+    ``workers > 1`` runs them on a local pool of that many processes
+    (:func:`pipeline.parallel.run_pool`); ``workers = 1`` runs them one after
+    another in this process.
     """
     todo = [t for t in tasks if not store.has(t.kind, t.key)]
     if not todo:
         return 0
+    if client is None and workers > 1 and len(todo) > 1:
+        from .parallel import run_pool
+
+        run_pool([(t.label or f"{t.kind}-{t.key}", t.fn, t.kwargs) for t in todo], desc, workers, progress)
+        return len(todo)
     if client is None:
         bar = progress_bar(len(todo), desc, progress, unit="task")
         for task in todo:

@@ -1,0 +1,111 @@
+"""A local pool of worker processes for the study's independent units of work.
+
+Each worker is a fresh interpreter (``spawn``: TensorFlow and Numba's thread
+pools are not safe to fork) whose math libraries are limited, before any of
+them is imported, to ``cores // workers`` threads: TensorFlow's intra-op pool
+(``TF_NUM_INTRAOP_THREADS``, inter-op 1), Numba (``NUMBA_NUM_THREADS``) and
+OpenMP/BLAS (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``).
+``workers`` units then keep ``workers`` cores busy without oversubscribing
+them. Units write their own store entries atomically (``Store.build``), so a
+unit that fails or a worker that dies leaves no entry behind, only a temporary
+folder that the next run removes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+from ising.progress import progress_bar
+
+__all__ = ["default_workers", "local_workers", "thread_environment", "run_pool"]
+
+#: Environment variables that size the thread pools of the libraries a unit uses.
+THREAD_VARIABLES = (
+    "TF_NUM_INTRAOP_THREADS",
+    "NUMBA_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+)
+
+
+def default_workers() -> int:
+    """Worker processes when none are asked for: one per core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # platforms without sched_getaffinity
+        return max(1, os.cpu_count() or 1)
+
+
+def local_workers(workers: int | None) -> int:
+    """The number of local worker processes to use: ``workers``, or one per core when None."""
+    if workers is None:
+        return default_workers()
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1 (1 runs units one after another), got {workers}")
+    return workers
+
+
+def thread_environment(workers: int, cores: int | None = None) -> dict[str, str]:
+    """Environment variables giving each of ``workers`` processes ``max(1, cores // workers)`` threads."""
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    threads = max(1, (cores or default_workers()) // workers)
+    env = {name: str(threads) for name in THREAD_VARIABLES}
+    env["TF_NUM_INTEROP_THREADS"] = "1"
+    return env
+
+
+def _init_worker(env: dict[str, str]) -> None:
+    """Worker initializer: size the thread pools before TensorFlow or Numba is imported."""
+    os.environ.update(env)
+
+
+def _call(fn: Callable, kwargs: dict) -> None:
+    fn(**kwargs)
+
+
+def run_pool(
+    calls: Sequence[tuple[str, Callable, dict]],
+    desc: str,
+    workers: int,
+    progress: bool = True,
+) -> None:
+    """Run ``fn(**kwargs)`` for every ``(label, fn, kwargs)`` in ``calls`` on ``workers`` processes.
+
+    ``fn`` must be a module-level function and ``kwargs`` picklable. The first
+    failure cancels the units not yet started, waits for the running ones and
+    is re-raised with its unit's label added as a note (``"<desc> unit
+    '<label>' failed"``).
+    """
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+    from multiprocessing import get_context
+
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    workers = min(workers, len(calls))
+    bar = progress_bar(len(calls), f"{desc} ({workers} workers)", progress, unit="task")
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(thread_environment(workers),),
+    ) as pool:
+        labels = {pool.submit(_call, fn, kwargs): label for label, fn, kwargs in calls}
+        pending = set(labels)
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    err = future.exception()
+                    if err is not None:
+                        err.add_note(f"{desc} unit {labels[future]!r} failed")
+                        raise err
+                    bar.update(1)
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+        finally:
+            bar.close()

@@ -1,0 +1,110 @@
+"""The local worker pool: same store as a serial run, failures named, no half-written entries."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pipeline.parallel import local_workers, thread_environment
+from pipeline.store import Store, Task, run_tasks
+
+# Worker processes import this module to find the units below: keep its imports light.
+
+
+def square_entry(store_root: str, key: str, n: int) -> None:
+    """A unit of work: store n**2 and the thread settings the worker saw."""
+
+    def work(folder: Path):
+        (folder / "value.txt").write_text(str(n * n))
+        return {"square": n * n, "pid": os.getpid(), "intra": os.environ.get("TF_NUM_INTRAOP_THREADS")}
+
+    Store(store_root).build("squares", key, {"n": n}, work)
+
+
+def failing_entry(store_root: str, key: str, n: int) -> None:
+    """A unit of work that writes a file and then fails before its entry is committed."""
+
+    def work(folder: Path):
+        (folder / "value.txt").write_text("partial")
+        raise ArithmeticError(f"unit {n} cannot be computed")
+
+    Store(store_root).build("squares", key, {"n": n}, work)
+
+
+def tasks(store: Store, ns, fn=square_entry) -> list[Task]:
+    return [
+        Task("squares", f"k{n}", fn, {"store_root": str(store.root), "key": f"k{n}", "n": n}, label=f"n={n}")
+        for n in ns
+    ]
+
+
+def entries(store: Store) -> dict:
+    return {p.name: (p / "value.txt").read_text() for p in sorted((store.root / "squares").iterdir())}
+
+
+def test_pool_builds_the_same_entries_as_the_serial_path(tmp_path):
+    serial, pooled = Store(tmp_path / "serial"), Store(tmp_path / "pooled")
+    assert run_tasks(serial, tasks(serial, range(6)), "squares", progress=False, workers=1) == 6
+    assert run_tasks(pooled, tasks(pooled, range(6)), "squares", progress=False, workers=2) == 6
+    assert entries(pooled) == entries(serial) == {f"k{n}": str(n * n) for n in range(6)}
+    metas = [pooled.meta("squares", f"k{n}")["results"] for n in range(6)]
+    assert {m["pid"] for m in metas} - {os.getpid()}, "the pool ran nothing outside this process"
+    assert os.getpid() not in {m["pid"] for m in metas}
+    assert {m["intra"] for m in metas} == {thread_environment(2)["TF_NUM_INTRAOP_THREADS"]}
+    assert run_tasks(pooled, tasks(pooled, range(6)), "squares", progress=False, workers=2) == 0
+
+
+def test_a_failing_unit_is_named_and_leaves_no_entry(tmp_path):
+    store = Store(tmp_path / "store")
+    todo = tasks(store, range(3)) + tasks(store, [7], fn=failing_entry)
+    with pytest.raises(ArithmeticError, match="unit 7 cannot be computed") as info:
+        run_tasks(store, todo, "squares", progress=False, workers=2)
+    assert any("'n=7'" in note for note in getattr(info.value, "__notes__", []))
+    assert not store.has("squares", "k7")
+    assert not (store.root / "squares" / "k7").exists()
+    assert not list((store.root / "squares").glob(".tmp-*"))
+
+
+def test_thread_environment_splits_the_cores_and_refuses_zero_workers():
+    assert thread_environment(2, cores=2)["TF_NUM_INTRAOP_THREADS"] == "1"
+    assert thread_environment(1, cores=2)["NUMBA_NUM_THREADS"] == "2"
+    assert thread_environment(3, cores=2)["OMP_NUM_THREADS"] == "1"
+    assert thread_environment(2, cores=8)["TF_NUM_INTEROP_THREADS"] == "1"
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        local_workers(0)
+    assert local_workers(None) >= 1
+
+
+def read_tables(folder: Path) -> dict:
+    import pandas as pd
+
+    return {p.stem: pd.read_csv(p) for p in sorted(folder.glob("*.csv"))}
+
+
+@pytest.mark.slow
+def test_smoke_tables_from_two_workers_match_a_serial_run(tmp_path):
+    """Same tables from 1 and 2 workers: bit-identical, or float32 round-off where TF's thread count
+    changes the order of a reduction (predictions from 1 intra-op thread against 2)."""
+    import numpy as np
+
+    from pipeline.config import build_config
+    from pipeline.run import run_study
+
+    config = build_config("smoke")
+    runs = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        run_study(config, out, progress=False, log=lambda line: None, workers=workers)
+        runs[workers] = read_tables(out / "tables")
+    assert runs[1].keys() == runs[2].keys()
+    for name, serial in runs[1].items():
+        pooled = runs[2][name]
+        assert list(serial.columns) == list(pooled.columns), name
+        assert serial.shape == pooled.shape, name
+        for column in serial.columns:
+            a, b = serial[column].to_numpy(), pooled[column].to_numpy()
+            if serial[column].dtype.kind in "fi" and pooled[column].dtype.kind in "fi":
+                np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6, err_msg=f"{name}.{column}")
+            else:
+                text = serial[column].fillna("").astype(str), pooled[column].fillna("").astype(str)
+                assert (text[0] == text[1]).all(), f"{name}.{column}"
