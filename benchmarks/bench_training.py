@@ -1,0 +1,283 @@
+"""Time the study's training against a plain model.fit and the machine's matmul limit.
+
+    python benchmarks/bench_training.py [--L 32] [--n 4096] [--epochs 3] [--rounds 3]
+
+For every model family the study trains (dense and conv thermometers, learned
+RG encoder, autoencoder, RG encode-decode) at the quick profile's shapes and
+batch sizes, each round times:
+
+- *study*: the study's own training call (``models.train_thermometer``,
+  ``transfer.learned.train_rg_encoder`` / ``train_reconstruction``) on a
+  freshly built model for ``--epochs`` epochs (early stopping out of reach),
+  everything it does included: epoch-0 evaluation, validation passes, the
+  learning-rate schedule, graph tracing;
+- *plain fit*: ``model.fit`` of a fresh model of the same architecture on
+  in-memory float32 NumPy arrays of the same shapes (Adam, MSE, same batch
+  size, same epochs, no validation), what a user would write;
+- *matmul*: float32 NumPy matrix products of the family's Dense layer shapes
+  (batch x fan-in @ fan-in x fan-out, forward and both backward products) on
+  all cores, and one 2048 x 2048 product (the machine's limit).
+
+Rates are training samples per second (``n * epochs / seconds``) and GFLOP/s
+with the training cost of a sample counted as 3x its forward multiply-adds x 2
+for trainable layers (forward, input gradient, weight gradient) and 1x for
+frozen ones (Dense and Conv layers only; activations and the optimizer
+uncounted). Medians over ``--rounds`` rounds, written to benchmarks/TRAINING.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices: one model per round
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+FAMILIES = ("dense thermometer", "conv thermometer", "learned RG encoder", "autoencoder", "RG encode-decode")
+
+
+def _rows(shape, n_sites: int) -> int:
+    """Rows a layer applies to per sample: its inner axes, or every site where they are unknown
+    (the size-agnostic conv thermometer, whose periodic padding keeps the lattice's shape)."""
+    import numpy as np
+
+    inner = tuple(shape[1:-1])
+    return n_sites if None in inner else int(np.prod(inner))
+
+
+def training_flops(model, n_sites: int) -> float:
+    """Floating-point operations of one training sample: 2 x multiply-adds x (3 trainable, 1 frozen)."""
+    import keras
+
+    total = 0.0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dense):
+            fan_in, fan_out = layer.kernel.shape
+            macs = _rows(layer.input.shape, n_sites) * fan_in * fan_out
+        elif isinstance(layer, keras.layers.Conv2D):
+            kh, kw, cin, cout = layer.kernel.shape
+            macs = _rows(layer.output.shape, n_sites) * kh * kw * cin * cout
+        else:
+            continue
+        total += 2.0 * macs * (3 if layer.trainable else 1)
+    return total
+
+
+def dense_shapes(model, batch: int, n_sites: int) -> list[tuple[int, int, int]]:
+    """(rows, fan_in, fan_out) of the model's Dense layers for one batch."""
+    import keras
+
+    shapes = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dense):
+            fan_in, fan_out = layer.kernel.shape
+            shapes.append((batch * _rows(layer.input.shape, n_sites), int(fan_in), int(fan_out)))
+    return shapes
+
+
+def matmul_rate(shapes: list[tuple[int, int, int]], seconds: float = 0.5) -> float:
+    """GFLOP/s of float32 NumPy products of these shapes: forward and both backward products."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    ops = []
+    for m, k, n in shapes:
+        a = rng.standard_normal((m, k), dtype=np.float32)
+        w = rng.standard_normal((k, n), dtype=np.float32)
+        g = rng.standard_normal((m, n), dtype=np.float32)
+        ops += [(a, w), (g, w.T), (a.T, g)]
+    flops = sum(2.0 * x.shape[0] * x.shape[1] * y.shape[1] for x, y in ops)
+    for x, y in ops:  # warm-up
+        x @ y
+    calls, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds or calls == 0:
+        for x, y in ops:
+            x @ y
+        calls += 1
+    return flops * calls / elapsed / 1e9
+
+
+def build(family: str, lattice, seed: int):
+    """A fresh model of ``family`` at the quick profile's settings, and its batch size."""
+    from models.thermometers import build_conv_thermometer, build_dense_thermometer
+    from pipeline.config import BASE
+    from transfer.learned import build_autoencoder, build_encoder, build_rg_encode_decode
+
+    thermo, transfer = BASE["thermometer"], BASE["transfer"]
+    if family == "dense thermometer":
+        return build_dense_thermometer(lattice, hidden=thermo["dense_hidden"], seed=seed), thermo[
+            "batch_size"
+        ]
+    if family == "conv thermometer":
+        kernel = thermo["conv_kernel"] or lattice.conv_kernel
+        model = build_conv_thermometer(lattice, filters=thermo["conv_filters"], kernel_size=kernel, seed=seed)
+        return model, thermo["batch_size"]
+    if family == "learned RG encoder":
+        return build_encoder(lattice, seed=seed), transfer["batch_size"]
+    if family == "autoencoder":
+        return build_autoencoder(lattice, seed=seed), transfer["batch_size"]
+    return build_rg_encode_decode(lattice, "decimation", seed=seed), transfer["batch_size"]
+
+
+def study_fit(family: str, model, lattice, data: dict, batch: int, epochs: int) -> None:
+    """The study's own training call for ``family``, for exactly ``epochs`` epochs."""
+    from models import train_thermometer
+    from transfer.learned import train_reconstruction, train_rg_encoder
+
+    fit = {"epochs": epochs, "batch_size": batch, "patience": epochs + 1, "learning_rate": 3e-3, "seed": 0}
+    if family.endswith("thermometer"):
+        train_thermometer(model, (data["x"], data["beta"]), (data["x_val"], data["beta_val"]), **fit)
+    elif family == "learned RG encoder":
+        train_rg_encoder(model, data["x"], data["x_val"], lattice, "decimation", **fit)
+    else:
+        train_reconstruction(model, data["x"], data["x_val"], lattice, **fit)
+
+
+def plain_fit(family: str, model, data: dict, batch: int, epochs: int) -> None:
+    """``model.fit`` on in-memory float32 arrays: Adam, MSE, no validation."""
+    import keras
+
+    x = data["x"].astype("float32")
+    if family.endswith("thermometer"):
+        y = data["beta"].reshape(-1, 1)
+    elif family == "learned RG encoder":
+        y = data["coarse"]
+    else:
+        y = x
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mse")
+    model.fit(x, y, batch_size=batch, epochs=epochs, shuffle=True, verbose=0)
+
+
+def measure(args) -> tuple[list[dict], float]:
+    import keras
+    import numpy as np
+
+    from ising.lattice import make_lattice
+    from transfer.analytic import block_spins
+
+    lattice = make_lattice("square", args.L, b=2)
+    rng = np.random.default_rng(0)
+    n, n_val = args.n, max(256, args.n // 4)
+    spins = np.where(rng.random((n + n_val, *lattice.shape)) < 0.5, -1, 1).astype(np.int8)
+    beta = rng.uniform(0.3, 0.6, n + n_val).astype(np.float32)
+    data = {
+        "x": spins[:n],
+        "x_val": spins[n:],
+        "beta": beta[:n],
+        "beta_val": beta[n:],
+        "coarse": block_spins(spins[:n], lattice, "decimation").astype(np.float32),
+    }
+    rows = []
+    for family in FAMILIES:
+        times = {"study": [], "plain fit": []}
+        for r in range(args.rounds):
+            keras.utils.set_random_seed(r)
+            model, batch = build(family, lattice, seed=r)
+            started = time.perf_counter()
+            study_fit(family, model, lattice, data, batch, args.epochs)
+            times["study"].append(time.perf_counter() - started)
+            model, batch = build(family, lattice, seed=r)
+            started = time.perf_counter()
+            plain_fit(family, model, data, batch, args.epochs)
+            times["plain fit"].append(time.perf_counter() - started)
+        flops = training_flops(model, lattice.n_sites)
+        limit = matmul_rate(dense_shapes(model, batch, lattice.n_sites))
+        for how, seconds in times.items():
+            median = statistics.median(seconds)
+            rate = n * args.epochs / median
+            rows.append(
+                {
+                    "family": family,
+                    "how": how,
+                    "batch": batch,
+                    "mflop_per_sample": flops / 1e6,
+                    "seconds": median,
+                    "samples_per_s": rate,
+                    "gflops": rate * flops / 1e9,
+                    "shape_limit": limit,
+                }
+            )
+        print(
+            f"{family}: study {rows[-2]['gflops']:.2f}, plain {rows[-1]['gflops']:.2f}, "
+            f"matmul {limit:.1f} GFLOP/s",
+            flush=True,
+        )
+    return rows, matmul_rate([(2048, 2048, 2048)], seconds=1.0)
+
+
+def load_average() -> str:
+    try:
+        return os.getloadavg()[0].__format__(".2f")
+    except OSError:
+        return "unknown"
+
+
+def write(rows: list[dict], peak: float, args, start_load: str, end_load: str, seconds: float) -> Path:
+    import numpy as np
+    import tensorflow as tf
+
+    lines = [
+        "# Training benchmark",
+        "",
+        f"Measured with `python benchmarks/bench_training.py --L {args.L} --n {args.n} "
+        f"--epochs {args.epochs} --rounds {args.rounds}` ({time.strftime('%Y-%m-%d')}, {seconds:.0f} s). "
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, "
+        f"load average {start_load} at the start and {end_load} at the end; Python "
+        f"{platform.python_version()}, NumPy {np.__version__}, TensorFlow {tf.__version__}.",
+        "",
+        f"Square lattice L = {args.L} (N = {args.L**2} spins, 2x2 blocks), {args.n} random +-1 training "
+        "configurations (the rates depend on shapes, not on the spins), the quick profile's "
+        "architectures and batch sizes. *study* is the study's own training call (epoch-0 evaluation, "
+        "validation passes and graph tracing included); *plain fit* is `model.fit` of the same "
+        "architecture on in-memory float32 arrays (Adam, MSE, no validation); *matmul limit* is "
+        "float32 NumPy products of the family's Dense shapes (forward and both backward products) "
+        "on all cores. GFLOP/s count 2 x multiply-adds of Dense and Conv layers, x3 for trainable "
+        "layers and x1 for frozen ones, per training sample. Medians of the rounds.",
+        "",
+        f"Machine limit: a 2048 x 2048 float32 NumPy matrix product on all cores runs at {peak:.1f} GFLOP/s.",
+        "",
+        "| family | batch | MFLOP / sample | study: samples/s | study: GFLOP/s | plain fit: samples/s "
+        "| plain fit: GFLOP/s | matmul limit of the shapes, GFLOP/s | study / limit |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for family in FAMILIES:
+        study, plain = (
+            next(r for r in rows if r["family"] == family and r["how"] == h) for h in ("study", "plain fit")
+        )
+        lines.append(
+            f"| {family} | {study['batch']} | {study['mflop_per_sample']:.3f} | {study['samples_per_s']:.0f} "
+            f"| {study['gflops']:.2f} | {plain['samples_per_s']:.0f} | {plain['gflops']:.2f} "
+            f"| {study['shape_limit']:.1f} | {study['gflops'] / study['shape_limit']:.0%} |"
+        )
+    path = ROOT / "benchmarks" / "TRAINING.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--L", type=int, default=32, help="linear size of the square lattice")
+    parser.add_argument("--n", type=int, default=4096, help="training configurations")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs a round trains")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per family (medians reported)")
+    args = parser.parse_args(argv)
+    for name in ("L", "n", "epochs", "rounds"):
+        if getattr(args, name) < 1:
+            raise SystemExit(f"error: --{name} must be >= 1")
+    start_load, started = load_average(), time.perf_counter()
+    rows, peak = measure(args)
+    path = write(rows, peak, args, start_load, load_average(), time.perf_counter() - started)
+    print(path.read_text())
+
+
+if __name__ == "__main__":
+    main()
