@@ -9,16 +9,22 @@ OpenMP/BLAS (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``)
 them. Units write their own store entries atomically (``Store.build``), so a
 unit that fails or a worker that dies leaves no entry behind, only a temporary
 folder that the next run removes.
+
+The pool outlives one call: the stages of a run (and the runs of one process)
+share it, so each worker pays for starting an interpreter and importing
+TensorFlow once, not once per stage. It is shut down at exit, after a worker
+dies, or on an interrupt.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Callable, Sequence
 
 from ising.progress import progress_bar
 
-__all__ = ["default_workers", "local_workers", "thread_environment", "run_pool"]
+__all__ = ["default_workers", "local_workers", "thread_environment", "run_pool", "shutdown_pool"]
 
 #: Environment variables that size the thread pools of the libraries a unit uses.
 THREAD_VARIABLES = (
@@ -66,6 +72,38 @@ def _call(fn: Callable, kwargs: dict) -> None:
     fn(**kwargs)
 
 
+#: The open pool and its number of workers, reused by later calls asking for as many.
+_POOL: dict = {}
+
+
+def _pool(workers: int):
+    """The shared pool of ``workers`` processes, started on first use."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    if _POOL.get("workers") != workers:
+        shutdown_pool()
+        _POOL["executor"] = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(thread_environment(workers),),
+        )
+        _POOL["workers"] = workers
+    return _POOL["executor"]
+
+
+def shutdown_pool() -> None:
+    """Stop the shared pool's workers (a later call starts a new pool)."""
+    executor = _POOL.pop("executor", None)
+    _POOL.pop("workers", None)
+    if executor is not None:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+atexit.register(shutdown_pool)
+
+
 def run_pool(
     calls: Sequence[tuple[str, Callable, dict]],
     desc: str,
@@ -77,35 +115,33 @@ def run_pool(
     ``fn`` must be a module-level function and ``kwargs`` picklable. The first
     failure cancels the units not yet started, waits for the running ones and
     is re-raised with its unit's label added as a note (``"<desc> unit
-    '<label>' failed"``).
+    '<label>' failed"``). The pool stays open for the next call with as many
+    ``workers`` (see the module docstring).
     """
-    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
-    from multiprocessing import get_context
+    from concurrent.futures import FIRST_EXCEPTION, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    workers = min(workers, len(calls))
+    pool = _pool(workers)
     bar = progress_bar(len(calls), f"{desc} ({workers} workers)", progress, unit="task")
-    with ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=get_context("spawn"),
-        initializer=_init_worker,
-        initargs=(thread_environment(workers),),
-    ) as pool:
-        labels = {pool.submit(_call, fn, kwargs): label for label, fn, kwargs in calls}
-        pending = set(labels)
-        try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                for future in done:
-                    err = future.exception()
-                    if err is not None:
-                        err.add_note(f"{desc} unit {labels[future]!r} failed")
-                        raise err
-                    bar.update(1)
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
-        finally:
-            bar.close()
+    labels = {pool.submit(_call, fn, kwargs): label for label, fn, kwargs in calls}
+    pending = set(labels)
+    try:
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            for future in done:
+                err = future.exception()
+                if err is not None:
+                    err.add_note(f"{desc} unit {labels[future]!r} failed")
+                    raise err
+                bar.update(1)
+    except BaseException as err:
+        for future in pending:
+            future.cancel()
+        wait(pending)
+        if isinstance(err, (BrokenProcessPool, KeyboardInterrupt)):
+            shutdown_pool()
+        raise
+    finally:
+        bar.close()

@@ -108,3 +108,11 @@ def test_smoke_tables_from_two_workers_match_a_serial_run(tmp_path):
             else:
                 text = serial[column].fillna("").astype(str), pooled[column].fillna("").astype(str)
                 assert (text[0] == text[1]).all(), f"{name}.{column}"
+
+
+def test_later_stages_reuse_the_workers_of_earlier_ones(tmp_path):
+    store = Store(tmp_path / "store")
+    run_tasks(store, tasks(store, range(4)), "first", progress=False, workers=2)
+    run_tasks(store, tasks(store, range(4, 8)), "second", progress=False, workers=2)
+    pids = [{store.meta("squares", f"k{n}")["results"]["pid"] for n in ns} for ns in (range(4), range(4, 8))]
+    assert len(pids[0] | pids[1]) <= 2, "the second stage started new workers"
