@@ -1,6 +1,6 @@
 """Time the study's training against a plain model.fit and the machine's matmul limit.
 
-    python benchmarks/bench_training.py [--L 32] [--n 4096] [--epochs 3] [--rounds 3]
+    python benchmarks/bench_training.py [--L 32] [--n 2048] [--epochs 2] [--rounds 3]
 
 For every model family the study trains (dense and conv thermometers, learned
 RG encoder, autoencoder, RG encode-decode) at the quick profile's shapes and
@@ -85,7 +85,8 @@ def dense_shapes(model, batch: int, n_sites: int) -> list[tuple[int, int, int]]:
 
 
 def matmul_rate(shapes: list[tuple[int, int, int]], seconds: float = 0.5) -> float:
-    """GFLOP/s of float32 NumPy products of these shapes: forward and both backward products."""
+    """GFLOP/s of float32 NumPy products of these shapes (forward and both backward products):
+    the median over repeated passes, so that bursts of other work on a shared machine count less."""
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -98,12 +99,13 @@ def matmul_rate(shapes: list[tuple[int, int, int]], seconds: float = 0.5) -> flo
     flops = sum(2.0 * x.shape[0] * x.shape[1] * y.shape[1] for x, y in ops)
     for x, y in ops:  # warm-up
         x @ y
-    calls, started = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - started) < seconds or calls == 0:
+    rates, started = [], time.perf_counter()
+    while time.perf_counter() - started < seconds or len(rates) < 5:
+        begin = time.perf_counter()
         for x, y in ops:
             x @ y
-        calls += 1
-    return flops * calls / elapsed / 1e9
+        rates.append(flops / (time.perf_counter() - begin) / 1e9)
+    return statistics.median(rates)
 
 
 def build(family: str, lattice, seed: int):
@@ -234,6 +236,16 @@ def write(rows: list[dict], peak: float, args, start_load: str, end_load: str, s
         f"load average {start_load} at the start and {end_load} at the end; Python "
         f"{platform.python_version()}, NumPy {np.__version__}, TensorFlow {tf.__version__}.",
         "",
+        *(
+            [
+                "The machine was shared with other work at the time (other engineers' tests and studies; "
+                "load averages above): every rate is a lower bound of what the code does on a quiet machine, "
+                "and the ratios between columns are noisier than the medians suggest.",
+                "",
+            ]
+            if max(float(x) if x != "unknown" else 0 for x in (start_load, end_load)) > 1
+            else []
+        ),
         f"Square lattice L = {args.L} (N = {args.L**2} spins, 2x2 blocks), {args.n} random +-1 training "
         "configurations (the rates depend on shapes, not on the spins), the quick profile's "
         "architectures and batch sizes. *study* is the study's own training call (epoch-0 evaluation, "
@@ -266,8 +278,8 @@ def write(rows: list[dict], peak: float, args, start_load: str, end_load: str, s
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--L", type=int, default=32, help="linear size of the square lattice")
-    parser.add_argument("--n", type=int, default=4096, help="training configurations")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs a round trains")
+    parser.add_argument("--n", type=int, default=2048, help="training configurations")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs a round trains")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per family (medians reported)")
     args = parser.parse_args(argv)
     for name in ("L", "n", "epochs", "rounds"):

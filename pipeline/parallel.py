@@ -140,6 +140,12 @@ def run_pool(
         for future in pending:
             future.cancel()
         wait(pending)
+        if isinstance(err, BrokenProcessPool):
+            err.add_note(
+                "a worker process died: out of memory, killed, or started from a script that runs "
+                "the study at import time (spawned workers import the main module; guard it with "
+                "`if __name__ == '__main__':`, or pass workers=1)"
+            )
         if isinstance(err, (BrokenProcessPool, KeyboardInterrupt)):
             shutdown_pool()
         raise
