@@ -63,16 +63,46 @@ def thread_environment(workers: int, cores: int | None = None) -> dict[str, str]
     return env
 
 
-def _init_worker(env: dict[str, str]) -> None:
-    """Worker initializer: size the thread pools before TensorFlow or Numba is imported."""
+def lattice_registry() -> tuple[tuple[str, str], ...]:
+    """This process's registered lattices as ``(name, "module:builder")`` for module-level builders.
+
+    A lattice imported from a user's module (``--lattice module:builder``) is
+    registered in the process that read the configuration; workers replay
+    these registrations so that they rebuild the same lattices.
+    """
+    from ising.lattice import LATTICES
+
+    return tuple(
+        sorted(
+            (name, f"{builder.__module__}:{builder.__qualname__}")
+            for name, builder in LATTICES.items()
+            if "<" not in getattr(builder, "__qualname__", "<")
+        )
+    )
+
+
+def _init_worker(env: dict[str, str], registry: tuple[tuple[str, str], ...]) -> None:
+    """Worker initializer: size the thread pools before TensorFlow or Numba is imported, and
+    register the lattices the parent process knows."""
+    import importlib
+
     os.environ.update(env)
+    from ising.lattice import LATTICES, register_lattice
+
+    for name, path in registry:
+        if name not in LATTICES:
+            module, _, qualname = path.partition(":")
+            builder = importlib.import_module(module)
+            for attr in qualname.split("."):
+                builder = getattr(builder, attr)
+            register_lattice(name, builder)
 
 
 def _call(fn: Callable, kwargs: dict) -> None:
     fn(**kwargs)
 
 
-#: The open pool and its number of workers, reused by later calls asking for as many.
+#: The open pool and its (workers, lattice registry), reused by later calls with the same ones.
 _POOL: dict = {}
 
 
@@ -81,22 +111,23 @@ def _pool(workers: int):
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
-    if _POOL.get("workers") != workers:
+    identity = (workers, lattice_registry())
+    if _POOL.get("identity") != identity:
         shutdown_pool()
         _POOL["executor"] = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=get_context("spawn"),
             initializer=_init_worker,
-            initargs=(thread_environment(workers),),
+            initargs=(thread_environment(workers), identity[1]),
         )
-        _POOL["workers"] = workers
+        _POOL["identity"] = identity
     return _POOL["executor"]
 
 
 def shutdown_pool() -> None:
     """Stop the shared pool's workers (a later call starts a new pool)."""
     executor = _POOL.pop("executor", None)
-    _POOL.pop("workers", None)
+    _POOL.pop("identity", None)
     if executor is not None:
         executor.shutdown(wait=True, cancel_futures=True)
 
@@ -116,7 +147,7 @@ def run_pool(
     failure cancels the units not yet started, waits for the running ones and
     is re-raised with its unit's label added as a note (``"<desc> unit
     '<label>' failed"``). The pool stays open for the next call with as many
-    ``workers`` (see the module docstring).
+    ``workers`` and the same registered lattices (see the module docstring).
     """
     from concurrent.futures import FIRST_EXCEPTION, wait
     from concurrent.futures.process import BrokenProcessPool

@@ -116,3 +116,27 @@ def test_later_stages_reuse_the_workers_of_earlier_ones(tmp_path):
     run_tasks(store, tasks(store, range(4, 8)), "second", progress=False, workers=2)
     pids = [{store.meta("squares", f"k{n}")["results"]["pid"] for n in ns} for ns in (range(4), range(4, 8))]
     assert len(pids[0] | pids[1]) <= 2, "the second stage started new workers"
+
+
+def lattice_entry(store_root: str, key: str, name: str) -> None:
+    """A unit of work: build a lattice by its registered name and store its number of sites."""
+    from ising.lattice import make_lattice
+
+    Store(store_root).build("lattices", key, {}, lambda folder: {"sites": make_lattice(name, 4).n_sites})
+
+
+def test_workers_know_the_lattices_registered_in_the_parent(tmp_path):
+    from ising.lattice import LATTICES, make_lattice
+
+    name = make_lattice("lattice_plugin:build_ring_square", 4).name  # registered here only
+    try:
+        store = Store(tmp_path / "store")
+        todo = [
+            Task("lattices", k, lattice_entry, {"store_root": str(store.root), "key": k, "name": name})
+            for k in ("a", "b")
+        ]
+        run_tasks(store, todo, "lattices", progress=False, workers=2)
+        assert [store.meta("lattices", k)["results"]["sites"] for k in ("a", "b")] == [16, 16]
+    finally:
+        LATTICES.pop("ring_square", None)
+        LATTICES.pop("lattice_plugin:build_ring_square", None)
