@@ -16,7 +16,15 @@ import numpy as np
 
 from ising.lattice import lattice_builder, make_lattice, square
 
-__all__ = ["PROFILES", "BASE", "build_config", "temperature_grid", "rescale", "config_summary"]
+__all__ = [
+    "PROFILES",
+    "BASE",
+    "build_config",
+    "side_settings",
+    "temperature_grid",
+    "rescale",
+    "config_summary",
+]
 
 #: T_c of the square lattice at J = 1 (Onsager): the default grid and the temperature bands
 #: are stated on its scale and rescaled by T_c(lattice) / T_c(square) for other lattices.
@@ -33,7 +41,7 @@ BASE = {
     # lattices the same grid is rescaled by T_c(lattice) / T_c(square) unless given explicitly.
     "temperatures": {"start": 1.0, "stop": 3.5, "step": 0.1, "include_tc": True, "values": None},
     "min_coarse_L": 8,  # coarsest lattice that still gets its own ensembles and thermometer
-    "seeds": 3,
+    "seeds": 5,  # the sign test needs at least 5 seeds, all on one side, for a verdict
     "sampling": {"n_train": 300, "n_val": 60, "n_test": 100, "algorithm": "auto"},
     "thermometer": {
         "architectures": ["dense", "conv"],
@@ -130,7 +138,7 @@ def build_config(profile: str = "quick", file=None, **overrides) -> dict:
     """The validated configuration for a profile, an optional file and flag overrides."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    config = _merge(BASE, PROFILES[profile], "")
+    config = _merge(BASE, PROFILES[profile], "") | side_settings(profile)
     if file is not None:
         data = load_config_file(file)
         data.pop("profile", None)
@@ -143,6 +151,18 @@ def build_config(profile: str = "quick", file=None, **overrides) -> dict:
         _fit_size(config)
     validate(config)
     return config
+
+
+def side_settings(profile: str) -> dict:
+    """Each side study's section for ``profile``: ``enabled`` plus its defaults and profile overrides."""
+    from .side import side_studies
+
+    return {
+        study.name: _merge(
+            {"enabled": True, **study.defaults}, study.profiles.get(profile, {}), f"{study.name}."
+        )
+        for study in side_studies()
+    }
 
 
 def _fit_size(config: dict, reach: int = 16) -> None:

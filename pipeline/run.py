@@ -16,12 +16,12 @@ from pathlib import Path
 
 from .collect import collect_tables, table_names
 from .plan import StudyPlan, make_plan
-from .stages import measure_stage, sample_stage, thermometer_stage, transfer_stage
+from .stages import measure_stage, sample_stage, side_stage, thermometer_stage, transfer_stage
 from .store import Store, run_tasks
 
 __all__ = ["STAGES", "run_study", "prepare_output", "study_identity"]
 
-STAGES = ("sample", "thermometers", "transfer", "measure", "plot", "report")
+STAGES = ("sample", "thermometers", "transfer", "measure", "side", "plot", "report")
 
 
 def study_identity(config: dict) -> dict:
@@ -97,6 +97,7 @@ PLANNERS = {
             plan, store, ix["ensembles"], ix["thermometers"], ix["transfer"]
         ),
     ),
+    "side": ("side", lambda plan, store, ix: side_stage(plan, store)),
 }
 
 
