@@ -96,13 +96,14 @@ PROFILES = {
 }
 
 
-def _merge(base: dict, override: dict, where: str) -> dict:
+def _merge(base: dict, override: dict, where: str, source: str = "") -> dict:
+    """``base`` updated by ``override`` key by key; ``source`` (e.g. a file name) prefixes errors."""
     out = copy.deepcopy(base)
     for key, value in override.items():
         if key not in out:
-            raise ValueError(f"unknown configuration key {where}{key!r}")
+            raise ValueError(f"{source}unknown configuration key {where}{key!r}")
         if isinstance(out[key], dict) and isinstance(value, dict):
-            out[key] = _merge(out[key], value, f"{where}{key}.")
+            out[key] = _merge(out[key], value, f"{where}{key}.", source)
         else:
             out[key] = copy.deepcopy(value)
     return out
@@ -138,16 +139,17 @@ def build_config(profile: str = "quick", file=None, **overrides) -> dict:
     """The validated configuration for a profile, an optional file and flag overrides."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    config = _merge(BASE, PROFILES[profile], "") | side_settings(profile)
+    defaults = _merge(BASE, PROFILES[profile], "") | side_settings(profile)
+    config = defaults
     if file is not None:
         data = load_config_file(file)
         if "profile" in data:
             raise ValueError(f"{file}: 'profile' is chosen on the command line (--profile), not in a file")
-        config = _merge(config, data, f"{file}: ")
-        _check_schema(config, BASE, "", f"{file}: ")
+        config = _merge(config, data, "", f"{file}: ")
+        _check_schema(config, defaults, "", f"{file}: ")
     given = {k: v for k, v in overrides.items() if v is not None}
     config = _merge(config, given, "")
-    _check_schema(config, BASE, "", "")
+    _check_schema(config, defaults, "", "")
     config["profile"] = profile
     config["adjustments"] = []
     if "L" not in given and "L" not in (data if file is not None else {}):
