@@ -556,9 +556,9 @@ def claims(settings: dict) -> tuple[Claim, ...]:
     :data:`Z_TOLERANCE` standard errors. The reference is the tied, odd, linear
     network: exactly the target's symmetry and function class.
     """
-    specs = {(s["family"], s["activation"]): s for s in _model_specs(settings)}
+    specs = _model_specs(settings)
     reference = model_label(*REFERENCE)
-    if REFERENCE not in specs:
+    if reference not in {s["model"] for s in specs}:
         raise ValueError("C8 needs the linear activation (the reference network is tied, odd and linear)")
     k = settings["k_verdict"]
     select = _out_of_distribution(settings)
@@ -571,7 +571,7 @@ def claims(settings: dict) -> tuple[Claim, ...]:
         ("free", "linear"),
     ]
     comparisons = []
-    for spec in specs.values():
+    for spec in specs:
         if spec["model"] == reference:
             continue
         key = (spec["family"], spec["activation"])
