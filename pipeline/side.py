@@ -12,7 +12,7 @@ from functools import cache
 __all__ = ["SIDE_STUDIES", "side_studies", "side_study", "enabled_side_studies", "run_claims"]
 
 #: Side studies in report order.
-SIDE_STUDIES: tuple[str, ...] = ()
+SIDE_STUDIES: tuple[str, ...] = ("analysis.central_limit:STUDY",)
 
 
 @cache
