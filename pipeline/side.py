@@ -12,7 +12,10 @@ from functools import cache
 __all__ = ["SIDE_STUDIES", "side_studies", "side_study", "enabled_side_studies", "run_claims"]
 
 #: Side studies in report order.
-SIDE_STUDIES: tuple[str, ...] = ("analysis.central_limit:STUDY",)
+SIDE_STUDIES: tuple[str, ...] = (
+    "analysis.central_limit:STUDY",
+    "analysis.efnn:STUDY",
+)
 
 
 @cache
