@@ -709,11 +709,14 @@ def report(tables: dict, settings: dict) -> list[str]:
             f"| {b} | {T:g} | {p.loc[2, 'block']:.3f} | {p.loc[2, 'recursion']:.3f} | "
             f"{p.loc[4, 'block']:.3f} | {p.loc[4, 'recursion']:.3f} | {p.loc[4, 'exact']:.3f} |"
         )
-    z0 = (beta0["difference"].abs() / beta0["difference_se"]).replace(np.inf, np.nan)
+    # kappa_1 of the block is sqrt(m) kappa_1(site) identically (linearity): its difference is rounding
+    # error over a rounding-error standard error, so only n >= 2 can test the recursion.
+    tested = beta0[beta0["n"] >= 2]
+    z0 = (tested["difference"].abs() / tested["difference_se"]).replace(np.inf, np.nan)
     lines += [
         "",
         f"At beta = 0 the block cumulants meet the recursion within {np.nanmax(z0):.2f} standard errors "
-        "(all orders, all b, all seeds); at finite beta kappa_2 of the block exceeds the recursion by the "
+        "(orders 2-4, all b, all seeds); at finite beta kappa_2 of the block exceeds the recursion by the "
         "correlations inside the block (the block susceptibility), which peaks near T_c.",
         "",
         "What this can and cannot show: the exact map is linear, so the tied-odd-linear reference "
