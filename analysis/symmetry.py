@@ -433,7 +433,18 @@ def claims(settings: dict) -> tuple[Claim, ...]:
 
 
 def _markdown(df: pd.DataFrame, floatfmt: str = ".3g") -> list[str]:
-    return df.to_markdown(floatfmt=floatfmt).splitlines()
+    """A DataFrame as Markdown table lines, its index as the first column."""
+
+    def cell(value):
+        if isinstance(value, (float, np.floating)):
+            return format(float(value), floatfmt)
+        return str(value)
+
+    df = df.reset_index()
+    lines = ["| " + " | ".join(str(c) for c in df.columns) + " |", "|" + "---|" * len(df.columns)]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
+    return lines
 
 
 def report(tables: dict, settings: dict) -> list[str]:
