@@ -13,6 +13,7 @@ __all__ = ["SIDE_STUDIES", "side_studies", "side_study", "enabled_side_studies",
 
 #: Side studies in report order.
 SIDE_STUDIES: tuple[str, ...] = (
+    "analysis.symmetry:STUDY",
     "analysis.central_limit:STUDY",
     "analysis.efnn:STUDY",
 )
