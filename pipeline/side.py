@@ -12,7 +12,7 @@ from functools import cache
 __all__ = ["SIDE_STUDIES", "side_studies", "side_study"]
 
 #: Side studies in report order.
-SIDE_STUDIES: tuple[str, ...] = ()
+SIDE_STUDIES: tuple[str, ...] = ("analysis.rsmi:STUDY",)
 
 
 @cache
