@@ -148,3 +148,31 @@ def test_smoke_run_seed_tables_and_claims():
     result = evaluate_claims(STUDY.claims(settings), tables)["C10"]
     assert result["verdict"] == "inconclusive"  # one seed never decides
     assert STUDY.report(tables, settings)
+
+
+def test_rsmi_model_round_trips_through_keras_file(tmp_path):
+    import keras
+
+    from transfer.rsmi import build_rsmi_model
+
+    model = build_rsmi_model(4, 20, hidden=8, seed=3)
+    model.get_layer("filter").temperature.assign(0.1)
+    x = np.random.default_rng(5).choice([-1.0, 1.0], size=(32, 24)).astype(np.float32)
+    path = tmp_path / "rsmi.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+    assert float(loaded.get_layer("filter").temperature.numpy()) == pytest.approx(0.1)
+
+
+def test_block_filter_at_low_temperature_is_the_sign_of_the_unit_filter():
+    from transfer.rsmi import BlockFilter
+
+    layer = BlockFilter(temperature=1e-4, seed=7)
+    V = np.array(
+        [[s0, s1, s2, s3] for s0 in (-1, 1) for s1 in (-1, 1) for s2 in (-1, 1) for s3 in (-1, 1)], "f4"
+    )
+    h = np.asarray(layer(V))[:, 0]
+    lam = layer.kernel.numpy()[:, 0]
+    np.testing.assert_array_equal(np.sign(h), np.sign(V @ lam))
+    np.testing.assert_allclose(np.abs(h), 1.0, atol=1e-6)

@@ -24,15 +24,17 @@ Ringel, Huber & Koch-Janusz, PRL 127, 240603 and PRE 104, 064106 (2021)).
 - :func:`tiled_encoder_weights`, :func:`rsmi_block_spins`: the filter tiled over
   every block, an N -> N/B encoder in the Dense kernel layout of the study's others.
 
-Keras is imported inside the functions that need it, so importing this module
-stays cheap.
+The side study :mod:`analysis.rsmi` imports this module only inside its
+functions, so reading its settings does not load Keras.
 """
 
 from __future__ import annotations
 
 import math
 
+import keras
 import numpy as np
+from keras import ops
 
 from ising.lattice import Lattice
 
@@ -44,6 +46,10 @@ __all__ = [
     "infonce_mutual_information",
     "train_rsmi_filter",
     "build_rsmi_model",
+    "BlockFilter",
+    "InfoNCEBound",
+    "ColumnSlice",
+    "AnnealTemperature",
 ]
 
 PACKAGE = "rgae"
@@ -165,115 +171,98 @@ def rsmi_block_spins(spins, filter_weights, lattice: Lattice) -> np.ndarray:
     return coarse.astype(np.int8).reshape(-1, *lattice.coarse_shape)
 
 
-def _layers():
-    """Keras layers of this module, defined (and registered) on first use."""
-    if _LAYERS:
-        return _LAYERS
-    import keras
-    from keras import ops
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class BlockFilter(keras.layers.Layer):
+    """H = tanh(Λ̂·V / τ), Λ̂ = Λ / ||Λ|| column-wise: float (batch, n_block_sites) -> (batch, n_hidden).
 
-    @keras.saving.register_keras_serializable(package=PACKAGE)
-    class BlockFilter(keras.layers.Layer):
-        """H = tanh(Λ̂·V / τ), Λ̂ = Λ / ||Λ|| column-wise: float (batch, n_block_sites) -> (batch, n_hidden).
+    ``temperature`` τ is a non-trainable weight (annealed by :class:`AnnealTemperature`).
+    """
 
-        ``temperature`` τ is a non-trainable weight (annealed by :class:`AnnealTemperature`).
-        """
+    def __init__(self, n_hidden: int = 1, temperature: float = 1.0, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.n_hidden = int(n_hidden)
+        self.initial_temperature = float(temperature)
+        self.seed = int(seed)
 
-        def __init__(self, n_hidden: int = 1, temperature: float = 1.0, seed: int = 0, **kwargs):
-            super().__init__(**kwargs)
-            self.n_hidden = int(n_hidden)
-            self.initial_temperature = float(temperature)
-            self.seed = int(seed)
+    def build(self, input_shape):
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(int(input_shape[-1]), self.n_hidden),
+            initializer=keras.initializers.RandomNormal(seed=self.seed),
+        )
+        self.temperature = self.add_weight(
+            name="temperature",
+            shape=(),
+            initializer=keras.initializers.Constant(self.initial_temperature),
+            trainable=False,
+        )
 
-        def build(self, input_shape):
-            self.kernel = self.add_weight(
-                name="kernel",
-                shape=(int(input_shape[-1]), self.n_hidden),
-                initializer=keras.initializers.RandomNormal(seed=self.seed),
-            )
-            self.temperature = self.add_weight(
-                name="temperature",
-                shape=(),
-                initializer=keras.initializers.Constant(self.initial_temperature),
-                trainable=False,
-            )
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.n_hidden)
 
-        def compute_output_shape(self, input_shape):
-            return (*input_shape[:-1], self.n_hidden)
+    def call(self, inputs):
+        unit = self.kernel / ops.sqrt(ops.sum(ops.square(self.kernel), axis=0, keepdims=True))
+        return ops.tanh(ops.matmul(inputs, unit) / self.temperature)
 
-        def call(self, inputs):
-            unit = self.kernel / ops.sqrt(ops.sum(ops.square(self.kernel), axis=0, keepdims=True))
-            return ops.tanh(ops.matmul(inputs, unit) / self.temperature)
-
-        def get_config(self):
-            return {
-                **super().get_config(),
-                "n_hidden": self.n_hidden,
-                "temperature": self.initial_temperature,
-                "seed": self.seed,
-            }
-
-    @keras.saving.register_keras_serializable(package=PACKAGE)
-    class InfoNCEBound(keras.layers.Layer):
-        """Per-sample InfoNCE terms f(h_i, e_i) - ln (1/K) Σ_j exp f(h_i, e_j) over a batch of K.
-
-        Inputs ``[h, scores]``: h float (K, d), scores float (K, 1 + d) = [a(e), c(e)],
-        f(h_i, e_j) = a(e_j) + h_i·c(e_j). Output float (K, 1); its mean is the bound (nats).
-        """
-
-        def compute_output_shape(self, input_shape):
-            return (input_shape[0][0], 1)
-
-        def call(self, inputs):
-            h, scores = inputs
-            f = scores[None, :, 0] + ops.matmul(h, ops.transpose(scores[:, 1:]))
-            k = ops.cast(ops.shape(h)[0], f.dtype)
-            terms = ops.diagonal(f) - ops.logsumexp(f, axis=1) + ops.log(k)
-            return terms[:, None]
-
-    @keras.saving.register_keras_serializable(package=PACKAGE)
-    class ColumnSlice(keras.layers.Layer):
-        """Columns ``start:stop`` of a float (batch, n) input (several inputs travel as one array)."""
-
-        def __init__(self, start: int, stop: int, **kwargs):
-            super().__init__(**kwargs)
-            self.start, self.stop = int(start), int(stop)
-
-        def compute_output_shape(self, input_shape):
-            return (*input_shape[:-1], self.stop - self.start)
-
-        def call(self, inputs):
-            return inputs[:, self.start : self.stop]
-
-        def get_config(self):
-            return {**super().get_config(), "start": self.start, "stop": self.stop}
-
-    class AnnealTemperature(keras.callbacks.Callback):
-        """Geometric annealing of a :class:`BlockFilter`'s τ from ``start`` to ``end`` over the epochs."""
-
-        def __init__(self, layer, start: float, end: float, epochs: int):
-            super().__init__()
-            self.layer, self.start, self.end, self.epochs = layer, start, end, epochs
-
-        def on_epoch_begin(self, epoch, logs=None):
-            fraction = epoch / max(self.epochs - 1, 1)
-            self.layer.temperature.assign(self.start * (self.end / self.start) ** fraction)
-
-    _LAYERS.update(
-        BlockFilter=BlockFilter,
-        InfoNCEBound=InfoNCEBound,
-        ColumnSlice=ColumnSlice,
-        AnnealTemperature=AnnealTemperature,
-    )
-    return _LAYERS
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "n_hidden": self.n_hidden,
+            "temperature": self.initial_temperature,
+            "seed": self.seed,
+        }
 
 
-_LAYERS: dict = {}
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class InfoNCEBound(keras.layers.Layer):
+    """Per-sample InfoNCE terms f(h_i, e_i) - ln (1/K) Σ_j exp f(h_i, e_j) over a batch of K.
+
+    Inputs ``[h, scores]``: h float (K, d), scores float (K, 1 + d) = [a(e), c(e)],
+    f(h_i, e_j) = a(e_j) + h_i·c(e_j). Output float (K, 1); its mean is the bound (nats).
+    """
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], 1)
+
+    def call(self, inputs):
+        h, scores = inputs
+        f = scores[None, :, 0] + ops.matmul(h, ops.transpose(scores[:, 1:]))
+        k = ops.cast(ops.shape(h)[0], f.dtype)
+        terms = ops.diagonal(f) - ops.logsumexp(f, axis=1) + ops.log(k)
+        return terms[:, None]
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ColumnSlice(keras.layers.Layer):
+    """Columns ``start:stop`` of a float (batch, n) input (several inputs travel as one array)."""
+
+    def __init__(self, start: int, stop: int, **kwargs):
+        super().__init__(**kwargs)
+        self.start, self.stop = int(start), int(stop)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.stop - self.start)
+
+    def call(self, inputs):
+        return inputs[:, self.start : self.stop]
+
+    def get_config(self):
+        return {**super().get_config(), "start": self.start, "stop": self.stop}
+
+
+class AnnealTemperature(keras.callbacks.Callback):
+    """Geometric annealing of a :class:`BlockFilter`'s τ from ``start`` to ``end`` over the epochs."""
+
+    def __init__(self, layer, start: float, end: float, epochs: int):
+        super().__init__()
+        self.layer, self.start, self.end, self.epochs = layer, start, end, epochs
+
+    def on_epoch_begin(self, epoch, logs=None):
+        fraction = epoch / max(self.epochs - 1, 1)
+        self.layer.temperature.assign(self.start * (self.end / self.start) ** fraction)
 
 
 def _critic(env_input, code_dim: int, hidden: int, seed: int, name: str):
-    import keras
-
     x = keras.layers.Dense(
         hidden,
         activation="relu",
@@ -285,9 +274,9 @@ def _critic(env_input, code_dim: int, hidden: int, seed: int, name: str):
     )(x)
 
 
-def _negative_bound(y_true, y_pred):
-    from keras import ops
-
+@keras.saving.register_keras_serializable(package=PACKAGE)
+def negative_bound(y_true, y_pred):
+    """Loss of the bound models: minus the mean of their per-sample InfoNCE terms."""
     return -ops.mean(y_pred)
 
 
@@ -335,8 +324,6 @@ def infonce_mutual_information(
     ``batches`` float64 (n_batches, n_pairs) (per-batch bounds, for paired
     differences) and ``train_bound`` float64 (n_pairs,) (last-epoch training bound).
     """
-    import keras
-
     from models.training import fit_with_history
 
     n = _check_pairs(codes, envs)
@@ -349,21 +336,20 @@ def infonce_mutual_information(
             f"{2 * K} (batch {K}): sample more or lower batch_size"
         )
     keras.utils.set_random_seed(seed)
-    layers = _layers()
     arrays = [np.asarray(a, dtype=np.float32) for pair in zip(codes, envs, strict=True) for a in pair]
     data = np.concatenate(arrays, axis=1)
     inputs = keras.Input((data.shape[1],), name="pairs")
     terms, start = [], 0
     for k, (h, e) in enumerate(zip(codes, envs, strict=True)):
         d, m = np.shape(h)[1], np.shape(e)[1]
-        h_k = layers["ColumnSlice"](start, start + d, name=f"code_{k}")(inputs)
-        e_k = layers["ColumnSlice"](start + d, start + d + m, name=f"env_{k}")(inputs)
+        h_k = ColumnSlice(start, start + d, name=f"code_{k}")(inputs)
+        e_k = ColumnSlice(start + d, start + d + m, name=f"env_{k}")(inputs)
         scores = _critic(e_k, d, hidden, seed + 2 * k, f"critic_{k}")
-        terms.append(layers["InfoNCEBound"](name=f"bound_{k}")([h_k, scores]))
+        terms.append(InfoNCEBound(name=f"bound_{k}")([h_k, scores]))
         start += d + m
     out = terms[0] if len(terms) == 1 else keras.layers.Concatenate(name="bounds")(terms)
     model = keras.Model(inputs, out, name="infonce")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=_negative_bound)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=negative_bound)
     train, test = data[:n_train], data[n - n_test :]
     history = fit_with_history(
         model,
@@ -393,15 +379,12 @@ def build_rsmi_model(n_block_sites: int, n_env: int, *, n_hidden: int = 1, hidde
     (batch, n_hidden); E -> critic. Output float (batch, 1); trained with the
     loss -mean(output) (maximising the bound).
     """
-    import keras
-
-    layers = _layers()
     patch = keras.Input((n_block_sites + n_env,), name="patch")
-    v = layers["ColumnSlice"](0, n_block_sites, name="block")(patch)
-    e = layers["ColumnSlice"](n_block_sites, n_block_sites + n_env, name="environment")(patch)
-    h = layers["BlockFilter"](n_hidden=n_hidden, seed=seed, name="filter")(v)
+    v = ColumnSlice(0, n_block_sites, name="block")(patch)
+    e = ColumnSlice(n_block_sites, n_block_sites + n_env, name="environment")(patch)
+    h = BlockFilter(n_hidden=n_hidden, seed=seed, name="filter")(v)
     scores = _critic(e, n_hidden, hidden, seed + 1, "critic")
-    out = layers["InfoNCEBound"](name="bound")([h, scores])
+    out = InfoNCEBound(name="bound")([h, scores])
     return keras.Model(patch, out, name="rsmi")
 
 
@@ -437,8 +420,6 @@ def train_rsmi_filter(
     so that each column sums to >= 0), ``initial_filter`` (same, before
     training), ``history`` (per-epoch loss = -bound, epoch 0 untrained) and ``model``.
     """
-    import keras
-
     from models.training import fit_with_history
 
     if not 0 < tau_end <= tau_start:
@@ -452,10 +433,10 @@ def train_rsmi_filter(
         raise ValueError(f"{len(V)} patches are fewer than one batch of {K}; sample more or lower batch_size")
     keras.utils.set_random_seed(seed)
     model = build_rsmi_model(V.shape[1], E.shape[1], n_hidden=n_hidden, hidden=hidden, seed=seed)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=_negative_bound)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=negative_bound)
     layer = model.get_layer("filter")
     initial = _unit_columns(layer.kernel.numpy())
-    anneal = _layers()["AnnealTemperature"](layer, tau_start, tau_end, epochs)
+    anneal = AnnealTemperature(layer, tau_start, tau_end, epochs)
     layer.temperature.assign(tau_start)
     history = fit_with_history(
         model,
