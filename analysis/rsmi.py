@@ -13,7 +13,8 @@ The estimator is checked per seed (:func:`estimator_checks`) on correlated
 Gaussian pairs, I = -½ ln(1 - ρ²), and on the 4 x 4 Ising torus, whose 2^16
 states are enumerated, so I(H : E) is exact for every filter (the learned one
 included), beside the plug-in count (Miller-Madow corrected) and the neural
-bound from i.i.d. samples of the exact distribution.
+bound from i.i.d. samples of the exact distribution; these pairs are estimated in
+the same model as the comparison (as many samples, the same batches and epochs).
 """
 
 from __future__ import annotations
@@ -103,8 +104,8 @@ def majority_agreement(filter_weights, V) -> float:
     return float(np.mean(h == np.sign(total[untied])))
 
 
-def estimator_checks(filters: dict, T: float, settings: dict, seed: int) -> pd.DataFrame:
-    """The InfoNCE estimator against exact answers, and the plug-in count beside it.
+def estimator_checks(filters: dict, T: float, n: int, settings: dict, rng) -> tuple[pd.DataFrame, list, list]:
+    """Cases with exact answers for the InfoNCE estimator, and the plug-in count beside it.
 
     - Correlated Gaussian pairs (x, y), one per ρ in ``settings["gaussian_rhos"]``:
       I = -½ ln(1 - ρ²).
@@ -112,17 +113,16 @@ def estimator_checks(filters: dict, T: float, settings: dict, seed: int) -> pd.D
       block at the origin, E the 12 other sites (no buffer: the torus is too small
       for one), H = sign(Λ·V) for each filter in ``filters`` (the learned one
       included); exact I(H : E), the plug-in count (Miller-Madow) from
-      ``settings["plugin_n"]`` i.i.d. samples and the InfoNCE bound from the first
-      ``settings["check_n"]`` of them.
+      ``settings["plugin_n"]`` i.i.d. samples; the first ``n`` of them go to InfoNCE.
 
-    All pairs are estimated in one :func:`transfer.rsmi.infonce_mutual_information`
-    call with the study's critic settings. Returns one row per case with columns
-    ``check``, ``case``, ``exact``, ``plugin``, ``plugin_err``, ``infonce``, ``infonce_err``.
+    Returns ``(cases, codes, envs)``: a DataFrame, one row per case, with columns
+    ``check``, ``case``, ``exact``, ``plugin``, ``plugin_err``, and the (code,
+    environment) sample pairs, float (n, dim) each, in the same order, for the
+    caller to estimate with the study's other pairs in one
+    :func:`transfer.rsmi.infonce_mutual_information` call (same critic shape,
+    batches and epochs as the comparison it checks).
     """
-    from transfer.rsmi import infonce_mutual_information
-
-    n, n_plugin = settings["check_n"], max(settings["plugin_n"], settings["check_n"])
-    rng = np.random.default_rng(seed)
+    n_plugin = max(settings["plugin_n"], n)
     rows, codes, envs = [], [], []
     for rho in settings["gaussian_rhos"]:
         x = rng.standard_normal(n)
@@ -150,10 +150,7 @@ def estimator_checks(filters: dict, T: float, settings: dict, seed: int) -> pd.D
         )
         codes.append(h[draw[:n]][:, None])
         envs.append(flat[draw[:n]][:, env])
-    est = infonce_mutual_information(codes, envs, seed=seed, **_estimator(settings))
-    out = pd.DataFrame(rows, columns=["check", "case", "exact", "plugin", "plugin_err"])
-    out["infonce"], out["infonce_err"] = est["mi"], est["mi_err"]
-    return out
+    return pd.DataFrame(rows, columns=["check", "case", "exact", "plugin", "plugin_err"]), codes, envs
 
 
 def _estimator(settings: dict) -> dict:
@@ -163,6 +160,7 @@ def _estimator(settings: dict) -> dict:
         "batch_size": settings["batch_size"],
         "learning_rate": settings["learning_rate"],
         "test_fraction": settings["test_fraction"],
+        "run_eagerly": settings["run_eagerly"],
     }
 
 
@@ -206,17 +204,25 @@ def run_seed(settings: dict, seed: int) -> dict[str, pd.DataFrame]:
         tau_start=settings["tau_start"],
         tau_end=settings["tau_end"],
         seed=seed,
+        run_eagerly=settings["run_eagerly"],
     )
     filters = {"rsmi": learned["filter"][:, 0], **{k: np.asarray(v) for k, v in RULE_FILTERS.items()}}
     codes = [np.where(V @ filters[r] > 0, 1.0, -1.0)[:, None].astype(np.float32) for r in RULES]
     # A second, independently initialised critic on the majority block spins: the spread between
     # the two is the critic-training error that held-out batches do not see.
     codes.append(codes[RULES.index("majority")])
-    est = infonce_mutual_information(codes, [E] * len(codes), seed=seed, **_estimator(settings))
+    envs = [E] * len(codes)
+    checks, check_codes, check_envs = estimator_checks(filters, T, len(V), settings, rng)
+    # Every estimate, checks included, in one model: same critic shape, batches and epochs.
+    est = infonce_mutual_information(
+        codes + check_codes, envs + check_envs, seed=seed, **_estimator(settings)
+    )
+    checks["infonce"] = est["mi"][len(codes) :]
+    checks["infonce_err"] = est["mi_err"][len(codes) :]
     batches = est["batches"][:, : len(RULES)]
     diffs = batches - batches[:, [RULES.index("majority")]]
     diff_err = diffs.std(axis=0, ddof=1) / math.sqrt(len(diffs))
-    critic_spread = abs(float(est["mi"][RULES.index("majority")] - est["mi"][-1]))
+    critic_spread = abs(float(est["mi"][RULES.index("majority")] - est["mi"][len(RULES)]))
     mi = pd.DataFrame(
         {
             "rule": RULES,
@@ -258,7 +264,6 @@ def run_seed(settings: dict, seed: int) -> dict[str, pd.DataFrame]:
         }
     )
     sparsity = sparsity_table({r: tiled_encoder_weights(filters[r], lattice) for r in RULES}, lattice)
-    checks = estimator_checks(filters, T, settings, seed)
     history = pd.DataFrame(
         {"epoch": learned["history"]["epoch"], "bound": -np.asarray(learned["history"]["loss"])}
     )
@@ -377,7 +382,10 @@ def _mean_se(df: pd.DataFrame, by: str, columns) -> pd.DataFrame:
     mean, se = g.mean(), g.std(ddof=1) / np.sqrt(g.count())
     out = mean.copy()
     for c in columns:
-        out[c] = [f"{m:.4f} ± {s:.4f}" for m, s in zip(mean[c], se[c].fillna(0.0), strict=True)]
+        out[c] = [
+            "—" if np.isnan(m) else f"{m:.4f} ± {s:.4f}"
+            for m, s in zip(mean[c], se[c].fillna(0.0), strict=True)
+        ]
     return out.reset_index()
 
 
@@ -495,10 +503,10 @@ STUDY = SideStudy(
         "tau_end": 0.05,
         "test_fraction": 0.25,
         "gaussian_rhos": [0.3, 0.6, 0.9],
-        "check_n": 16384,
         "plugin_n": 262144,
         "noninferiority_sigmas": 2.0,
         "cv_threshold": 0.2,
+        "run_eagerly": False,
     },
     profiles={
         "smoke": {
@@ -507,8 +515,8 @@ STUDY = SideStudy(
             "filter_epochs": 2,
             "critic_epochs": 1,
             "batch_size": 64,
-            "check_n": 1024,
             "plugin_n": 4096,
+            "run_eagerly": True,
         },
         "paper": {"L": 32, "n_configs": 2000, "filter_epochs": 20, "critic_epochs": 15},
     },

@@ -300,6 +300,7 @@ def infonce_mutual_information(
     learning_rate: float = 3e-3,
     test_fraction: float = 0.25,
     seed: int = 0,
+    run_eagerly: bool = False,
 ) -> dict:
     """InfoNCE estimates of I(h_k : e_k) for several pairs, with paired held-out batches.
 
@@ -316,6 +317,9 @@ def infonce_mutual_information(
         random order (the held-out split is the tail).
     hidden, epochs, batch_size, learning_rate, seed
         Critic width, training epochs, batch K, Adam step, initialiser and shuffle seed.
+    run_eagerly : bool
+        Run Keras eagerly instead of tracing graphs: same numbers, faster for a few
+        batches (smoke runs), slower for many.
 
     Returns
     -------
@@ -349,7 +353,9 @@ def infonce_mutual_information(
         start += d + m
     out = terms[0] if len(terms) == 1 else keras.layers.Concatenate(name="bounds")(terms)
     model = keras.Model(inputs, out, name="infonce")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=negative_bound)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate), loss=negative_bound, run_eagerly=run_eagerly
+    )
     train, test = data[:n_train], data[n - n_test :]
     history = fit_with_history(
         model,
@@ -400,6 +406,7 @@ def train_rsmi_filter(
     tau_start: float = 1.0,
     tau_end: float = 0.05,
     seed: int = 0,
+    run_eagerly: bool = False,
 ) -> dict:
     """Learn the RSMI filter Λ by maximising the InfoNCE bound on I(H : E), τ annealed.
 
@@ -413,6 +420,8 @@ def train_rsmi_filter(
         Critic width, epochs, batch K, Adam step, seed of the initial filter and critic.
     tau_start, tau_end : float > 0
         Filter temperature at the first and last epoch (geometric schedule).
+    run_eagerly : bool
+        As in :func:`infonce_mutual_information`.
 
     Returns
     -------
@@ -433,7 +442,9 @@ def train_rsmi_filter(
         raise ValueError(f"{len(V)} patches are fewer than one batch of {K}; sample more or lower batch_size")
     keras.utils.set_random_seed(seed)
     model = build_rsmi_model(V.shape[1], E.shape[1], n_hidden=n_hidden, hidden=hidden, seed=seed)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=negative_bound)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate), loss=negative_bound, run_eagerly=run_eagerly
+    )
     layer = model.get_layer("filter")
     initial = _unit_columns(layer.kernel.numpy())
     anneal = AnnealTemperature(layer, tau_start, tau_end, epochs)
