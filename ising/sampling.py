@@ -21,12 +21,24 @@ from .io import Ensemble
 from .lattice import Lattice
 from .progress import progress_bar
 
-__all__ = ["ALGORITHMS", "PILOT_TAUS", "MarkovChain", "choose_algorithm", "sample_ensemble"]
+__all__ = [
+    "ALGORITHMS",
+    "MIN_REJECTION",
+    "PILOT_TAUS",
+    "MarkovChain",
+    "choose_algorithm",
+    "metropolis_max_rejection",
+    "sample_ensemble",
+]
 
 ALGORITHMS = ("metropolis", "wolff", "auto")
 
 #: ``auto`` uses Wolff within this relative distance of T_c.
 WOLFF_WINDOW = 0.15
+
+#: Checkerboard Metropolis is refused when even its least likely move is rejected with a
+#: smaller probability than this (see :func:`choose_algorithm`).
+MIN_REJECTION = 0.05
 
 #: Fewest packed columns (L / 2) per thread for the threaded Metropolis; below
 #: it the threads wait on each other more than they work, and one thread runs.
@@ -54,17 +66,46 @@ def _check_positive(name, value):
         raise ValueError(f"{name} must be positive, got {value}")
 
 
+def metropolis_max_rejection(lattice: Lattice, T: float, J: float = 1.0, h: float = 0.0) -> float:
+    """Largest rejection probability of a Metropolis move, 1 - exp(-dE_max / T), dE_max = 2 (z |J| + |h|).
+
+    z is the lattice's coordination number; units of J (k_B = 1).
+    """
+    return -math.expm1(-2.0 * (lattice.coordination * abs(J) + abs(h)) / T)
+
+
 def choose_algorithm(lattice: Lattice, T: float, J: float = 1.0, h: float = 0.0, algorithm: str = "auto"):
     """Resolve ``algorithm`` ('metropolis', 'wolff' or 'auto') for these parameters.
 
     ``auto`` picks Wolff at h = 0 within 15 % of the lattice's critical
     temperature (scaled by |J|), where Metropolis suffers critical slowing down,
     and Metropolis elsewhere.
+
+    Checkerboard Metropolis is near-deterministic at temperatures where every
+    move is accepted with probability close to one: each sweep flips almost
+    every spin, the configuration cycles with period 2 and E and |M| do not
+    change over the pilot run, which then reads tau_int = 1/2 and stores copies
+    of one configuration. When even the least likely move is rejected with
+    probability below :data:`MIN_REJECTION` (T > ~39 (z|J| + |h|); square
+    lattice, J = 1, h = 0: T > 156), ``auto`` uses Wolff, exact at every
+    temperature and there a sequence of single flips of random sites, and an
+    explicit ``metropolis`` (or any choice at h != 0) is refused. Refusing keeps
+    both Metropolis kernels, and every validation of them, unchanged, where a
+    heat-bath acceptance would change the dynamics at all temperatures.
     """
     if algorithm not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
     if algorithm == "wolff" and h != 0:
         raise ValueError(f"the Wolff algorithm needs zero field, got h={h}; use --algorithm metropolis")
+    rejection = metropolis_max_rejection(lattice, T, J, h)
+    if algorithm != "wolff" and rejection < MIN_REJECTION:
+        if algorithm == "metropolis" or h != 0:
+            raise ValueError(
+                f"checkerboard Metropolis is near-deterministic at T={T:g} (every move accepted with "
+                f"probability > {1 - rejection:.4f}) and would store periodic copies of one configuration; "
+                + ("use --algorithm wolff or auto" if h == 0 else "lower the temperature")
+            )
+        return "wolff"
     if algorithm != "auto":
         return algorithm
     tc = lattice.critical_temperature
