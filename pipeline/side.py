@@ -16,6 +16,7 @@ SIDE_STUDIES: tuple[str, ...] = (
     "analysis.symmetry:STUDY",
     "analysis.central_limit:STUDY",
     "analysis.efnn:STUDY",
+    "analysis.rsmi:STUDY",
 )
 
 
