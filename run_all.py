@@ -24,11 +24,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line (``run_all.py: error: ...``) and exit status 2, without the usage block."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
     from pipeline.config import PROFILES
-    from pipeline.run import STAGES
+    from pipeline.run import SCHEDULER_TIMEOUT, STAGES
 
-    p = argparse.ArgumentParser(prog="run_all.py", description=__doc__.splitlines()[0])
+    p = _Parser(prog="run_all.py", description=__doc__.splitlines()[0])
     p.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)} (default quick)")
     p.add_argument("--lattice", default=None, help="registered lattice name (default square)")
     p.add_argument("--L", type=int, default=None, help="linear size of the fine lattice")
@@ -38,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--only", default=None, help=f"run one stage: {', '.join(STAGES)}")
     p.add_argument("--force", action="store_true", help="redo the selected stages even if cached")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address for sampling and training")
+    p.add_argument(
+        "--scheduler-timeout",
+        type=float,
+        default=SCHEDULER_TIMEOUT,
+        help=f"seconds to connect to the scheduler, handshake included (default {SCHEDULER_TIMEOUT:g})",
+    )
     p.add_argument(
         "--workers",
         type=int,
@@ -63,6 +76,7 @@ def main(argv=None) -> int:
             only=args.only,
             force=args.force,
             scheduler=args.scheduler,
+            scheduler_timeout=args.scheduler_timeout,
             progress=not args.quiet,
             workers=args.workers,
         )

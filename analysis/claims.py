@@ -46,6 +46,20 @@ class Comparison:
     select: Callable[[pd.DataFrame], pd.DataFrame] | None = None
     note: str = ""
     errors: tuple = ()
+    faithful: bool = False
+
+    def unfaithful_seeds(self, tables: dict) -> set:
+        """Seeds whose learned RG encoder on either side failed its sign-agreement check.
+
+        Only with ``faithful``: ``transfer_metrics`` marks each learned RG encoder
+        ``rg_check_passed`` (>= 99 % agreement with the analytic block spins on test
+        data); a comparison that rests on the encoder being an RG map drops those seeds.
+        """
+        metrics = tables.get("transfer_metrics")
+        if not self.faithful or metrics is None or "rg_check_passed" not in metrics:
+            return set()
+        failed = metrics["model"].isin([self.a, self.b]) & metrics["rg_check_passed"].eq(False)
+        return set(metrics.loc[failed, "seed"])
 
     def _wide(self, df: pd.DataFrame, column: str) -> pd.DataFrame:
         return df.pivot_table(index="seed", columns=self.key, values=column, aggfunc="mean")
@@ -65,6 +79,7 @@ class Comparison:
         if self.a not in wide or self.b not in wide:
             return pd.Series(dtype=float), self.tolerance
         d = self.sign * (wide[self.a] - wide[self.b])
+        d[d.index.isin(self.unfaithful_seeds(tables))] = np.nan
         tolerance = pd.Series(self.tolerance, index=d.index)
         for column in self.errors:
             err = self._wide(df, column)
@@ -84,8 +99,12 @@ class Claim:
         for c in self.comparisons:
             d, tolerance = c.differences(tables)
             result = verdict(d, tolerance=tolerance)
+            note = c.note
+            if excluded := sorted(c.unfaithful_seeds(tables)):
+                dropped = f"seeds {excluded} excluded: learned RG encoder below its sign-agreement threshold"
+                note = f"{note}; {dropped}" if note else dropped
             parts.append(
-                {"comparison": c.label, "measure": c.measure, "role": c.role, "note": c.note, **result}
+                {"comparison": c.label, "measure": c.measure, "role": c.role, "note": note, **result}
             )
         deciding = [p["verdict"] for p in parts if p["role"] == "verdict"]
         return {
@@ -118,6 +137,7 @@ def _c1(rules) -> Claim:
             "ae_transfer",
             role="shown",
             note="holds by construction: the RG encoder is trained to a block target",
+            faithful=True,
         )
         for rule in rules
         for measure in ("hoyer", "gini")
@@ -240,6 +260,7 @@ def study_claims(rules, convergence_fraction: float = 0.9) -> tuple[Claim, ...]:
             "model",
             f"rg_{rule}_transfer",
             "ae_transfer",
+            faithful=True,
         )
         for rule in rules
     )

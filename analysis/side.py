@@ -48,9 +48,13 @@ class SideStudy:
         the pipeline (default True).
     profiles : dict
         Profile name -> overrides of ``defaults`` (e.g. ``{"smoke": {...}, "paper": {...}}``).
+    own_files : tuple of str
+        Project files (paths from the project root) that only this study uses.
+        They enter its cache key and are left out of the main study's keys, so
+        editing them redoes this study alone.
     sources : tuple of str
-        Project paths (packages or files) whose code its results depend on; they
-        enter the cache key, so a change of that code redoes the study.
+        Shared project code (packages or files) its results also depend on, e.g.
+        ``("ising", "models/training.py")``; part of its cache key.
     run_seed : callable (settings: dict, seed: int) -> dict[str, DataFrame]
         The work of one seed. Deterministic given its arguments; every table
         carries a ``seed`` column. Table names are global in the run folder, so
@@ -71,6 +75,7 @@ class SideStudy:
     report: Callable[[dict, dict], list]
     figures: tuple = ()
     profiles: dict = field(default_factory=dict)
+    own_files: tuple = ()
     sources: tuple = ()
 
     def tables_of(self, frames: dict) -> dict[str, pd.DataFrame]:

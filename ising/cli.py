@@ -7,6 +7,7 @@ is left behind by a failed run.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -17,12 +18,49 @@ from .autocorr import mean_error
 
 __all__ = ["main"]
 
+#: Seeds are 64-bit unsigned integers (stored as such in the HDF5 attributes).
+SEED_LIMIT = 2**64
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line (``python -m ising ...: error: ...``) and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _seed(text: str) -> int:
+    try:
+        seed = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid seed {text!r}: not an integer") from None
+    if not 0 <= seed < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"seed {seed} is outside [0, 2**64)")
+    return seed
+
+
+def _available_memory() -> int:
+    """Bytes of memory available to a new allocation (MemAvailable, else physical memory)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
 
 def _lattice_from_args(args):
     from .lattice import make_lattice
 
     kwargs = {} if args.b is None else {"b": args.b}
-    return make_lattice(args.lattice, args.L, **kwargs)
+    if args.L < 1:
+        raise ValueError(f"--L must be a positive integer, got {args.L}")
+    try:
+        return make_lattice(args.lattice, args.L, **kwargs)
+    except MemoryError:
+        raise ValueError(f"--L {args.L}: the lattice does not fit in memory") from None
 
 
 def _add_model_args(p, need_T=True):
@@ -37,19 +75,36 @@ def _add_model_args(p, need_T=True):
         default="auto",
         help="metropolis, wolff or auto (default: Wolff within 15 %% of T_c at h = 0, else Metropolis)",
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed in [0, 2**64) (default 0)")
 
 
 def _cmd_sample(args):
     from .io import save_ensemble
     from .sampling import sample_ensemble
 
+    if args.n < 1:
+        raise ValueError(f"--n must be a positive integer, got {args.n}")
     out = Path(args.out)
+    if args.out.endswith(("/", os.sep)) or out.is_dir():
+        out = out / f"ising_{args.lattice}_L{args.L}_T{args.T:g}_seed{args.seed}.h5"
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ValueError(f"cannot create output folder {out.parent}: {err.strerror}") from None
     if out.exists() and not args.force:
         raise ValueError(f"{out} already exists; pass --force to overwrite it")
     if not out.parent.is_dir():
         raise ValueError(f"output folder {out.parent} does not exist")
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise ValueError(f"output folder {out.parent} is not writable")
     lattice = _lattice_from_args(args)
+    # the stored configurations unpacked (int8) and packed (1 bit a spin), with a factor 2 of headroom
+    needed = 2 * args.n * lattice.n_sites * (1 + 1 / 8)
+    if needed > _available_memory():
+        raise ValueError(
+            f"{args.n} configurations of {lattice.n_sites} spins need about {needed / 2**30:.3g} GiB; "
+            f"this machine has {_available_memory() / 2**30:.3g} GiB available"
+        )
     ens = sample_ensemble(
         lattice,
         args.T,
@@ -141,12 +196,12 @@ def _threads():
 
 
 def _parser():
-    parser = argparse.ArgumentParser(prog="python -m ising", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="python -m ising", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("sample", help="sample an equilibrium ensemble into an HDF5 file")
     _add_model_args(p)
     p.add_argument("--n", type=int, required=True, help="number of configurations")
-    p.add_argument("--out", required=True, help="output .h5 file")
+    p.add_argument("--out", required=True, help="output .h5 file, or a folder when it ends in /")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_sample)
@@ -172,6 +227,9 @@ def main(argv=None) -> int:
         args.func(args)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: not enough memory for this lattice size and number of configurations", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -346,12 +346,31 @@ def _bond_sum_and_magnetisation(neighbours: np.ndarray, rows_per_chunk: int = 25
     return occupied // n_m - q_max, occupied % n_m - n, counts[occupied].astype(np.float64)
 
 
+def _weighted_bond_sum_and_magnetisation(neighbours: np.ndarray, couplings: np.ndarray, rows_per_chunk=4096):
+    """Density of states over (Q, M) with per-entry couplings: Q = sum_i sum_k c_ik s_i s_{nb[i,k]}.
+
+    Every configuration is visited directly (in chunks); Q is real, so states are
+    merged on Q rounded to 1e-9. Returns ``(q float64, m int64, count float64)``.
+    """
+    n = neighbours.shape[0]
+    q_all = np.empty(1 << n)
+    m_all = np.empty(1 << n, dtype=np.int64)
+    for start in range(0, 1 << n, rows_per_chunk):
+        index = np.arange(start, min(start + rows_per_chunk, 1 << n), dtype=np.int64)
+        spins = (1 - 2 * ((index[:, None] >> np.arange(n)) & 1)).astype(np.float64)
+        q_all[index] = np.einsum("ci,cik,ik->c", spins, spins[:, neighbours], couplings)
+        m_all[index] = spins.sum(axis=1).astype(np.int64)
+    keys, count = np.unique(np.stack([np.round(q_all, 9), m_all]), axis=1, return_counts=True)
+    return keys[0], keys[1].astype(np.int64), count.astype(np.float64)
+
+
 def enumerate_ising(lattice, beta, J: float = 1.0, h: float = 0.0) -> EnumerationResult:
     """Exact thermal averages by summing over all 2^N configurations of a small lattice.
 
     The energy is E = -(J/2) sum_i sum_k s_i s_{neighbours[i,k]} - h sum_i s_i
-    (every neighbour-table entry pair is one bond, as in the samplers). The
-    configurations are enumerated once, in chunks, into the joint density of
+    (every neighbour-table entry pair is one bond, as in the samplers), with
+    J c_ik in place of J where the lattice has ``bond_couplings`` c (e.g. J_x != J_y).
+    The configurations are enumerated once, in chunks, into the joint density of
     states of (bond sum, magnetisation); the averages are then exact sums over it.
 
     Parameters
@@ -380,7 +399,10 @@ def enumerate_ising(lattice, beta, J: float = 1.0, h: float = 0.0) -> Enumeratio
     if not (np.isfinite(J) and np.isfinite(h)):
         raise ValueError(f"J and h must be finite, got J={J}, h={h}")
 
-    q, mag, count = _bond_sum_and_magnetisation(lattice.neighbours)
+    if lattice.bond_couplings is None:
+        q, mag, count = _bond_sum_and_magnetisation(lattice.neighbours)
+    else:
+        q, mag, count = _weighted_bond_sum_and_magnetisation(lattice.neighbours, lattice.bond_couplings)
     energy = -0.5 * J * q - h * mag  # (n_states,)
     b = np.atleast_1d(beta)[:, None]  # (n_beta, 1)
     log_w = np.log(count) - b * energy

@@ -145,16 +145,24 @@ def load_ensemble(path) -> Ensemble:
             missing += [k for k in REQUIRED_ATTRS if k not in f.attrs]
             if missing:
                 raise EnsembleFileError(f"{path}: ensemble file lacks {', '.join(missing)}")
+            for key in ("spins", "energy", "magnetization"):
+                if not isinstance(f[key], h5py.Dataset):
+                    raise EnsembleFileError(f"{path}: {key} must be a dataset, not a {type(f[key]).__name__}")
             spins = f["spins"][...]
             energy = f["energy"][...]
             magnetization = f["magnetization"][...]
             params = {k: _plain(v) for k, v in f.attrs.items() if k != "schema"}
     except EnsembleFileError:
         raise
-    except (OSError, KeyError) as err:
-        raise EnsembleFileError(f"{path}: unreadable or truncated HDF5 file ({err})") from None
+    except (OSError, KeyError, TypeError, ValueError) as err:
+        raise EnsembleFileError(
+            f"{path}: unreadable or truncated HDF5 file ({str(err).splitlines()[0]})"
+        ) from None
     _validate_arrays(spins, energy, magnetization, str(path))
-    if "shape" in params and tuple(params["shape"]) != spins.shape[1:]:
+    if spins.shape[0] == 0:
+        raise EnsembleFileError(f"{path}: the ensemble holds no configurations")
+    shape = params.get("shape")
+    if shape is not None and (np.ndim(shape) != 1 or tuple(np.atleast_1d(shape)) != spins.shape[1:]):
         raise EnsembleFileError(
             f"{path}: spins have shape {spins.shape[1:]}, attributes say {params['shape']}"
         )
@@ -171,6 +179,11 @@ def _validate_arrays(spins, energy, magnetization, where: str):
     for name, arr in (("energy", energy), ("magnetization", magnetization)):
         if np.shape(arr) != (n,):
             raise EnsembleFileError(f"{where}: {name} must have shape ({n},), got {np.shape(arr)}")
+        kind = np.asarray(arr).dtype.kind
+        if kind not in "iuf":
+            raise EnsembleFileError(
+                f"{where}: {name} must hold real numbers, got dtype {np.asarray(arr).dtype}"
+            )
 
 
 def _plain(value):

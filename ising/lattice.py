@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import numpy as np
@@ -40,6 +40,8 @@ __all__ = [
     "make_lattice",
     "lattice_builder",
     "square",
+    "anisotropic_square",
+    "anisotropic_critical_temperature",
     "triangular",
     "cubic",
     "graph_lattice",
@@ -94,6 +96,11 @@ class Lattice:
     exact_log_z : callable or None
         ``exact_log_z(beta, J) -> ln Z`` (float64, shape of ``beta``) where an
         exact finite-size partition function is known (Kaufman on the square torus).
+    bond_couplings : float64 (n_sites, z) or None
+        Coupling of each neighbour-table entry in units of J (bond (i, k) has
+        coupling J * bond_couplings[i, k]; the entry from the other end carries
+        the same value). None: every bond has coupling J. Direction-dependent
+        couplings (J_x != J_y) are this array, nothing else.
     """
 
     name: str
@@ -109,6 +116,7 @@ class Lattice:
     critical_temperature: float | None = None
     conv_kernel: int = 3
     exact_log_z: Callable | None = None
+    bond_couplings: np.ndarray | None = None
 
     def __post_init__(self):
         neighbours = np.ascontiguousarray(self.neighbours, dtype=np.int32)
@@ -125,6 +133,14 @@ class Lattice:
             raise ValueError(f"colours must have {n} entries, got {colours.shape}")
         if np.any(colours[neighbours] == colours[:, None]):
             raise ValueError("colouring is not proper: a bond joins two sites of one colour")
+        if self.bond_couplings is not None:
+            couplings = np.ascontiguousarray(self.bond_couplings, dtype=np.float64)
+            if couplings.shape != neighbours.shape or not np.all(np.isfinite(couplings)):
+                raise ValueError(
+                    f"bond_couplings must be finite with the neighbour table's shape {neighbours.shape}"
+                )
+            _check_symmetric_couplings(neighbours, couplings)
+            object.__setattr__(self, "bond_couplings", couplings)
         if self.block_ids is not None:
             block_ids = np.ascontiguousarray(self.block_ids, dtype=np.int32).reshape(-1)
             reps = np.ascontiguousarray(self.representatives, dtype=np.int32).reshape(-1)
@@ -223,6 +239,18 @@ class Lattice:
     def _require_blocks(self):
         if self.block_ids is None:
             raise ValueError(f"the {self.name} lattice {self.shape} has no block partition")
+
+
+def _check_symmetric_couplings(neighbours: np.ndarray, couplings: np.ndarray) -> None:
+    """Every bond must carry the same coupling seen from either end."""
+    n, z = neighbours.shape
+    forward = {}
+    for i in range(n):
+        for k in range(z):
+            forward.setdefault((i, int(neighbours[i, k])), []).append(couplings[i, k])
+    for (i, j), values in forward.items():
+        if sorted(values) != sorted(forward.get((j, i), [])):
+            raise ValueError(f"bond_couplings differ between the two ends of bond ({i}, {j})")
 
 
 LATTICES: dict[str, Callable[..., Lattice]] = {}
@@ -331,6 +359,52 @@ def square(L: int, b: int = 2) -> Lattice:
     return _hypercubic("square", L, b, 2, square, exact_log_z=partial(_square_log_z, L))
 
 
+def anisotropic_critical_temperature(ratio: float, J: float = 1.0) -> float:
+    """T_c of the square lattice with J_x = J, J_y = ratio J: sinh(2 J_x/T_c) sinh(2 J_y/T_c) = 1.
+
+    Onsager (1944); ratio = 1 gives 2 J / ln(1 + sqrt 2).
+    """
+    from scipy.optimize import brentq
+
+    if not ratio > 0:
+        raise ValueError(f"the coupling ratio J_y/J_x must be positive, got {ratio}")
+    J = abs(J)
+
+    def log_sinh(x):
+        return x + np.log1p(-np.exp(-2.0 * x)) - np.log(2.0)
+
+    # ln sinh(2 J_x/T) + ln sinh(2 J_y/T) falls monotonically from +inf to -inf in T.
+    def condition(T):
+        return log_sinh(2 * J / T) + log_sinh(2 * ratio * J / T)
+
+    return float(brentq(condition, 1e-3 * J, 1e3 * J * (1 + ratio)))
+
+
+def anisotropic_square(L: int, b: int = 2, ratio: float = 0.5) -> Lattice:
+    """Square L x L torus with couplings J_x = J along axis 1 and J_y = ratio J along axis 0.
+
+    The neighbour table, colouring and b x b blocks are those of :func:`square`;
+    the anisotropy is the ``bond_couplings`` array (ratio for the two axis-0
+    neighbours, 1 for the two axis-1 neighbours). T_c solves
+    sinh(2 J_x/T_c) sinh(2 J_y/T_c) = 1; no exact finite-size ln Z is attached
+    (Kaufman's anisotropic torus formula is not implemented), and the coarse
+    lattice is left undefined because coarse couplings are not known.
+    """
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float, np.floating)) or not ratio > 0:
+        raise ValueError(f"the coupling ratio J_y/J_x must be a positive number, got {ratio!r}")
+    base = square(L, b)
+    couplings = np.tile(np.array([ratio, ratio, 1.0, 1.0]), (base.n_sites, 1))
+    return replace(
+        base,
+        name="square_anisotropic",
+        params={"L": L, "b": b, "ratio": float(ratio)},
+        coarse_builder=None,
+        critical_temperature=anisotropic_critical_temperature(float(ratio)),
+        exact_log_z=None,
+        bond_couplings=couplings,
+    )
+
+
 def cubic(L: int, b: int = 2) -> Lattice:
     """Simple cubic L^3 torus with b^3 blocks (checkerboard colouring; z = 6)."""
     return _hypercubic("cubic", L, b, 3, cubic)
@@ -427,6 +501,7 @@ def graph_lattice(
 
 
 register_lattice("square", square)
+register_lattice("square_anisotropic", anisotropic_square)
 register_lattice("triangular", triangular)
 register_lattice("cubic", cubic)
 

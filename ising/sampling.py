@@ -21,12 +21,24 @@ from .io import Ensemble
 from .lattice import Lattice
 from .progress import progress_bar
 
-__all__ = ["ALGORITHMS", "PILOT_TAUS", "MarkovChain", "choose_algorithm", "sample_ensemble"]
+__all__ = [
+    "ALGORITHMS",
+    "MIN_REJECTION",
+    "PILOT_TAUS",
+    "MarkovChain",
+    "choose_algorithm",
+    "metropolis_max_rejection",
+    "sample_ensemble",
+]
 
 ALGORITHMS = ("metropolis", "wolff", "auto")
 
 #: ``auto`` uses Wolff within this relative distance of T_c.
 WOLFF_WINDOW = 0.15
+
+#: Checkerboard Metropolis is refused when even its least likely move is rejected with a
+#: smaller probability than this (see :func:`choose_algorithm`).
+MIN_REJECTION = 0.05
 
 #: Fewest packed columns (L / 2) per thread for the threaded Metropolis; below
 #: it the threads wait on each other more than they work, and one thread runs.
@@ -54,21 +66,57 @@ def _check_positive(name, value):
         raise ValueError(f"{name} must be positive, got {value}")
 
 
+def metropolis_max_rejection(lattice: Lattice, T: float, J: float = 1.0, h: float = 0.0) -> float:
+    """Largest rejection probability of a Metropolis move, 1 - exp(-dE_max / T), dE_max = 2 (z |J| + |h|).
+
+    z is the lattice's coordination number; units of J (k_B = 1).
+    """
+    return -math.expm1(-2.0 * (lattice.coordination * abs(J) + abs(h)) / T)
+
+
 def choose_algorithm(lattice: Lattice, T: float, J: float = 1.0, h: float = 0.0, algorithm: str = "auto"):
     """Resolve ``algorithm`` ('metropolis', 'wolff' or 'auto') for these parameters.
 
     ``auto`` picks Wolff at h = 0 within 15 % of the lattice's critical
     temperature (scaled by |J|), where Metropolis suffers critical slowing down,
-    and Metropolis elsewhere.
+    and Metropolis elsewhere and on lattices with per-bond couplings (which
+    only the generic Metropolis kernel serves).
+
+    Checkerboard Metropolis is near-deterministic at temperatures where every
+    move is accepted with probability close to one: each sweep flips almost
+    every spin, the configuration cycles with period 2 and E and |M| do not
+    change over the pilot run, which then reads tau_int = 1/2 and stores copies
+    of one configuration. When even the least likely move is rejected with
+    probability below :data:`MIN_REJECTION` (T > ~39 (z|J| + |h|); square
+    lattice, J = 1, h = 0: T > 156), ``auto`` uses Wolff, exact at every
+    temperature and there a sequence of single flips of random sites, and an
+    explicit ``metropolis`` (or any choice at h != 0) is refused. Refusing keeps
+    both Metropolis kernels, and every validation of them, unchanged, where a
+    heat-bath acceptance would change the dynamics at all temperatures.
     """
     if algorithm not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
     if algorithm == "wolff" and h != 0:
         raise ValueError(f"the Wolff algorithm needs zero field, got h={h}; use --algorithm metropolis")
+    if algorithm == "wolff" and lattice.bond_couplings is not None:
+        raise ValueError(
+            "the Wolff sampler takes one coupling J, not per-bond couplings; use --algorithm metropolis"
+        )
+    rejection = metropolis_max_rejection(lattice, T, J, h)
+    wolff_serves = h == 0 and lattice.bond_couplings is None
+    if algorithm != "wolff" and rejection < MIN_REJECTION:
+        if algorithm == "metropolis" or not wolff_serves:
+            raise ValueError(
+                f"checkerboard Metropolis is near-deterministic at T={T:g} (every move accepted with "
+                f"probability > {1 - rejection:.4f}) and would store periodic copies of one configuration; "
+                + ("use --algorithm wolff or auto" if wolff_serves else "lower the temperature")
+            )
+        return "wolff"
     if algorithm != "auto":
         return algorithm
     tc = lattice.critical_temperature
-    if h == 0 and tc is not None and abs(T - tc * abs(J)) <= WOLFF_WINDOW * tc * abs(J):
+    near_tc = tc is not None and abs(T - tc * abs(J)) <= WOLFF_WINDOW * tc * abs(J)
+    if lattice.bond_couplings is None and h == 0 and near_tc:
         return "wolff"
     return "metropolis"
 
@@ -95,7 +143,13 @@ class _SiteSpins:
         self._spins = spins.copy()
 
     def totals(self):
-        energy = _kernels.total_energy(self._spins, self.lattice.neighbours, self.J, self.h)
+        couplings = self.lattice.bond_couplings
+        if couplings is None:
+            energy = _kernels.total_energy(self._spins, self.lattice.neighbours, self.J, self.h)
+        else:
+            energy = _kernels.total_energy_bonds(
+                self._spins, self.lattice.neighbours, couplings, self.J, self.h
+            )
         return energy, _kernels.total_magnetization(self._spins)
 
     def snapshot(self):
@@ -115,6 +169,20 @@ class _GenericMetropolis(_SiteSpins):
         self._sites, self._offsets = lattice.colour_classes()
 
     def advance(self, n_sweeps):
+        if self.lattice.bond_couplings is not None:
+            _kernels.metropolis_sweeps_bonds(
+                self._spins,
+                self.lattice.neighbours,
+                self.lattice.bond_couplings,
+                self._sites,
+                self._offsets,
+                self.beta,
+                self.J,
+                self.h,
+                n_sweeps,
+                self._state,
+            )
+            return
         _kernels.metropolis_sweeps(
             self._spins,
             self.lattice.neighbours,
@@ -328,6 +396,9 @@ class MarkovChain:
     multiple of 64) and otherwise flips spins as they join the cluster. Both
     have the generic samplers' stationary distribution but draw different random
     numbers. ``fast=True`` demands the fast path; ``fast_path`` records the choice.
+    A lattice with per-bond couplings (``lattice.bond_couplings``, e.g. J_x != J_y)
+    runs the generic colour-class Metropolis with those couplings: the packed
+    fast path and Wolff decline it.
     """
 
     def __init__(
@@ -361,7 +432,9 @@ class MarkovChain:
         self.algorithm = algorithm
         self.algorithm_ = choose_algorithm(lattice, self.T, self.J, self.h, algorithm)
         self.time = 0
-        side = _fast_square.torus_side(lattice.neighbours, lattice.shape)
+        side = None
+        if lattice.bond_couplings is None:
+            side = _fast_square.torus_side(lattice.neighbours, lattice.shape)
         if fast and side is None:
             raise ValueError(
                 f"the fast path needs an even L x L square torus, not {lattice.describe()}; pass fast=None"

@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.claims import claims_table, evaluate_claims, study_claims
+from analysis.claims import claims_table, evaluate_claims
 from transfer.catalogue import transfer_catalogue
 from transfer.flow import aggregate_fixed_points, fixed_points
 
 from .config import critical_temperature
+from .side import run_claims
 from .store import Store
 
 __all__ = ["collect_tables", "write_table", "epochs_to_fraction", "table_names"]
@@ -164,8 +165,8 @@ def _history_table(histories: list, entries) -> pd.DataFrame:
     return hist.rename(columns={"value": "loss"}).drop(columns="metric")
 
 
-def _measure_tables(index: dict) -> dict[str, pd.DataFrame]:
-    """Every table the measurement suite wrote, concatenated over seeds (seed order)."""
+def _seed_tables(index: dict) -> dict[str, pd.DataFrame]:
+    """Every table of per-seed entries (the measurement suite's, a side study's), concatenated over seeds."""
     paths: dict[str, list] = {}
     for _seed, entry in sorted(index.items()):
         for path in sorted(Path(entry["path"]).glob("*.csv")):
@@ -202,12 +203,13 @@ def collect_tables(config: dict, store: Store, index: dict, tables_dir: Path) ->
     rows, histories = _transfer_rows(store, index["transfer"], config["transfer"]["convergence_fraction"])
     frames["transfer_metrics"] = pd.DataFrame(rows)
     frames["training_histories"] = _history_table(histories, transfer_catalogue(config["transfer"]["rules"]))
-    frames |= _measure_tables(index["measure"])
+    frames |= _seed_tables(index["measure"])
+    for entries in index.get("side", {}).values():
+        frames |= _seed_tables(entries)
     tc = critical_temperature(config)
     per_seed = fixed_points(frames["rg_flow"], beta_c=None if tc is None else 1.0 / tc)
     frames["rg_fixed_points"] = aggregate_fixed_points(per_seed)
-    claims = study_claims(config["transfer"]["rules"], config["transfer"]["convergence_fraction"])
-    frames["claims"] = claims_table(evaluate_claims(claims, frames))
+    frames["claims"] = claims_table(evaluate_claims(run_claims(config), frames))
     changed = [name for name, df in frames.items() if write_table(df, tables_dir / f"{name}.csv")]
     (tables_dir / "index.json").write_text(json.dumps(sorted(frames), indent=1))
     return changed

@@ -16,7 +16,15 @@ import numpy as np
 
 from ising.lattice import lattice_builder, make_lattice, square
 
-__all__ = ["PROFILES", "BASE", "build_config", "temperature_grid", "rescale", "config_summary"]
+__all__ = [
+    "PROFILES",
+    "BASE",
+    "build_config",
+    "side_settings",
+    "temperature_grid",
+    "rescale",
+    "config_summary",
+]
 
 #: T_c of the square lattice at J = 1 (Onsager): the default grid and the temperature bands
 #: are stated on its scale and rescaled by T_c(lattice) / T_c(square) for other lattices.
@@ -33,7 +41,7 @@ BASE = {
     # lattices the same grid is rescaled by T_c(lattice) / T_c(square) unless given explicitly.
     "temperatures": {"start": 1.0, "stop": 3.5, "step": 0.1, "include_tc": True, "values": None},
     "min_coarse_L": 8,  # coarsest lattice that still gets its own ensembles and thermometer
-    "seeds": 3,
+    "seeds": 5,  # the sign test needs at least 5 seeds, all on one side, for a verdict
     "sampling": {"n_train": 300, "n_val": 60, "n_test": 100, "algorithm": "auto"},
     "thermometer": {
         "architectures": ["dense", "conv"],
@@ -88,13 +96,14 @@ PROFILES = {
 }
 
 
-def _merge(base: dict, override: dict, where: str) -> dict:
+def _merge(base: dict, override: dict, where: str, source: str = "") -> dict:
+    """``base`` updated by ``override`` key by key; ``source`` (e.g. a file name) prefixes errors."""
     out = copy.deepcopy(base)
     for key, value in override.items():
         if key not in out:
-            raise ValueError(f"unknown configuration key {where}{key!r}")
+            raise ValueError(f"{source}unknown configuration key {where}{key!r}")
         if isinstance(out[key], dict) and isinstance(value, dict):
-            out[key] = _merge(out[key], value, f"{where}{key}.")
+            out[key] = _merge(out[key], value, f"{where}{key}.", source)
         else:
             out[key] = copy.deepcopy(value)
     return out
@@ -130,19 +139,35 @@ def build_config(profile: str = "quick", file=None, **overrides) -> dict:
     """The validated configuration for a profile, an optional file and flag overrides."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    config = _merge(BASE, PROFILES[profile], "")
+    defaults = _merge(BASE, PROFILES[profile], "") | side_settings(profile)
+    config = defaults
     if file is not None:
         data = load_config_file(file)
-        data.pop("profile", None)
-        config = _merge(config, data, "")
+        if "profile" in data:
+            raise ValueError(f"{file}: 'profile' is chosen on the command line (--profile), not in a file")
+        config = _merge(config, data, "", f"{file}: ")
+        _check_schema(config, defaults, "", f"{file}: ")
     given = {k: v for k, v in overrides.items() if v is not None}
     config = _merge(config, given, "")
+    _check_schema(config, defaults, "", "")
     config["profile"] = profile
     config["adjustments"] = []
     if "L" not in given and "L" not in (data if file is not None else {}):
         _fit_size(config)
     validate(config)
     return config
+
+
+def side_settings(profile: str) -> dict:
+    """Each side study's section for ``profile``: ``enabled`` plus its defaults and profile overrides."""
+    from .side import side_studies
+
+    return {
+        study.name: _merge(
+            {"enabled": True, **study.defaults}, study.profiles.get(profile, {}), f"{study.name}."
+        )
+        for study in side_studies()
+    }
 
 
 def _fit_size(config: dict, reach: int = 16) -> None:
@@ -166,8 +191,119 @@ def _fit_size(config: dict, reach: int = 16) -> None:
             return
 
 
+#: Sections of BASE whose numbers have the ranges of :func:`_check_schema`; other sections
+#: (side studies) are checked by type against their defaults only.
+_RANGED_SECTIONS = (
+    "L",
+    "b",
+    "J",
+    "h",
+    "temperatures",
+    "min_coarse_L",
+    "seeds",
+    "sampling",
+    "thermometer",
+    "transfer",
+    "analysis",
+)
+
+#: Keys whose default is None, and what else they accept.
+_OPTIONAL = {"b": "int", "thermometer.conv_kernel": "int", "temperatures.values": "numbers"}
+
+#: Numbers that may be zero or negative (J's sign is the model's; h any finite field).
+_SIGNED = {"J", "h"}
+_NON_NEGATIVE = {"thermometer.patience", "transfer.patience"}
+
+
+def _kind(value) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "table"
+    return type(value).__name__
+
+
+def _check_value(value, kind: str, name: str, where: str, ranged: bool) -> None:
+    """Check one value against the kind of its default ('int', 'number', 'str', 'bool', 'numbers')."""
+    got = _kind(value)
+    if kind == "numbers":
+        if got != "list" or not value or any(_kind(v) not in ("int", "number") for v in value):
+            raise ValueError(f"{where}{name} must be a non-empty list of numbers or absent, got {value!r}")
+        if ranged and any(not np.isfinite(v) or v <= 0 for v in value):
+            raise ValueError(f"{where}{name} must hold positive finite numbers, got {value!r}")
+        return
+    ok = got == kind or (kind == "number" and got == "int")
+    if not ok:
+        article = {"int": "an integer", "number": "a number", "str": "a string", "bool": "true or false"}
+        raise ValueError(f"{where}{name} must be {article.get(kind, kind)}, got {value!r}")
+    if kind in ("int", "number"):
+        if not np.isfinite(value):
+            raise ValueError(f"{where}{name} must be finite, got {value!r}")
+        if ranged and name not in _SIGNED:
+            low_ok = value >= 0 if name in _NON_NEGATIVE else value > 0
+            if not low_ok:
+                bound = ">= 0" if name in _NON_NEGATIVE else "> 0"
+                raise ValueError(f"{where}{name} must be {bound}, got {value!r}")
+
+
+def _check_schema(config: dict, defaults: dict, prefix: str, where: str, ranged: bool = True) -> None:
+    """Check every key of ``config`` against the type (and range) of its default in ``defaults``.
+
+    The schema is derived from the defaults: a value must have its default's
+    type (an integer is accepted for a float); numbers are finite and, in the
+    study's own sections, positive except J, h (any sign) and patience (>= 0);
+    lists are non-empty and hold what their default holds; keys whose default is
+    None accept None or what :data:`_OPTIONAL` says. ``where`` prefixes errors
+    (the file's name).
+    """
+    for key, default in defaults.items():
+        if key not in config:
+            continue
+        value, name = config[key], f"{prefix}{key}"
+        inner = ranged and (prefix != "" or key in _RANGED_SECTIONS)
+        if isinstance(default, dict):
+            if not isinstance(value, dict):
+                raise ValueError(f"{where}{name} must be a table of settings, got {value!r}")
+            _check_schema(value, default, f"{name}.", where, inner)
+        elif default is None:
+            if value is not None and name in _OPTIONAL:
+                _check_value(value, _OPTIONAL[name], name, where, inner)
+        elif isinstance(default, list):
+            kinds = {_kind(v) for v in default} or {"str", "int", "number"}
+            if not isinstance(value, list) or not value:
+                raise ValueError(f"{where}{name} must be a non-empty list, got {value!r}")
+            for item in value:
+                kind = _kind(item)
+                if not (kind in kinds or (kind == "int" and "number" in kinds)):
+                    raise ValueError(
+                        f"{where}{name} holds {item!r}, not one of its kinds ({', '.join(sorted(kinds))})"
+                    )
+                if kind in ("int", "number"):
+                    _check_value(item, kind, name, where, inner)
+        else:
+            _check_value(value, _kind(default), name, where, inner)
+
+
 def validate(config: dict) -> None:
-    """Refuse a configuration that cannot run, before any work starts."""
+    """Refuse a configuration that cannot run, before any work starts (and before any folder is made)."""
+    _check_schema(config, BASE, "", "")
+    from ising.sampling import ALGORITHMS
+
+    if config["sampling"]["algorithm"] not in ALGORITHMS:
+        raise ValueError(
+            f"unknown sampling.algorithm {config['sampling']['algorithm']!r}; use {', '.join(ALGORITHMS)}"
+        )
+    for value in config["analysis"]["matrix_temperatures"]:
+        if isinstance(value, str) and value != "tc":
+            raise ValueError(f"analysis.matrix_temperatures holds {value!r}; use numbers or 'tc'")
     name = config["lattice"]
     lattice = fine_lattice(config)
     if not lattice.has_blocks:
@@ -195,6 +331,10 @@ def validate(config: dict) -> None:
     for rule in config["transfer"]["rules"]:
         if rule not in ("decimation", "majority"):
             raise ValueError(f"unknown RG rule {rule!r}; use decimation and/or majority")
+    flow = config["analysis"]["flow_thermometer"]
+    if flow not in config["thermometer"]["architectures"]:
+        trained = ", ".join(config["thermometer"]["architectures"])
+        raise ValueError(f"analysis.flow_thermometer {flow!r} is not a trained architecture ({trained})")
     fraction = config["transfer"]["convergence_fraction"]
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
         raise ValueError(f"transfer.convergence_fraction must be a number in (0, 1], got {fraction!r}")

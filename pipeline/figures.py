@@ -110,13 +110,27 @@ def _read(tables: Path, name: str) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
+def _side_figures(tables: Path) -> tuple:
+    """Figures of the side studies whose tables the run holds (as its ``index.json`` lists them)."""
+    from .collect import table_names
+    from .side import side_studies
+
+    held = set(table_names(tables))
+    return tuple(
+        Figure(f.name, f.tables, lambda t, path, ctx, f=f: f.draw({n: t[n] for n in f.tables}, path))
+        for study in side_studies()
+        for f in study.figures
+        if set(f.tables) <= held
+    )
+
+
 def draw_figures(tables: Path, figures: Path, tc: float | None, matrix_temperatures) -> list:
     """Draw all figures into ``figures`` (PNG and PDF); returns the written paths."""
     figures.mkdir(parents=True, exist_ok=True)
     context = {"tc": tc, "matrix_temperatures": list(matrix_temperatures)}
     cache: dict[str, pd.DataFrame] = {}
     out = []
-    for figure in FIGURES:
+    for figure in FIGURES + _side_figures(tables):
         for name in figure.tables:
             if name not in cache:
                 cache[name] = _read(tables, name)

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.claims import study_claims
 from analysis.verdicts import ALPHA
+
+from .side import enabled_side_studies, run_claims
 
 __all__ = ["thermometer_summary", "write_report", "claim_results"]
 
@@ -38,9 +39,7 @@ def _md(df: pd.DataFrame) -> str:
 def claim_results(tables: Path, config: dict) -> dict:
     """Claim id -> {claim, note, verdict, parts} from ``tables/claims.csv``, statements from the catalogue."""
     rows = pd.read_csv(tables / "claims.csv")
-    statements = {
-        c.id: c for c in study_claims(config["transfer"]["rules"], config["transfer"]["convergence_fraction"])
-    }
+    statements = {c.id: c for c in run_claims(config)}
     out = {}
     for cid, group in rows.groupby("claim", sort=False):
         claim = statements.get(cid)
@@ -172,12 +171,25 @@ def _ensemble_lines(ensembles: pd.DataFrame, tc: float | None) -> list[str]:
     ]
 
 
+def _side_sections(tables: Path, config: dict) -> list[tuple[str, list[str]]]:
+    """(study name, markdown lines) of each enabled side study, rendered from its saved tables."""
+    from .collect import table_names
+
+    held = table_names(tables)
+    out = []
+    for study, settings in enabled_side_studies(config):
+        own = {n: pd.read_csv(tables / f"{n}.csv") for n in held if n.startswith(f"{study.name}_")}
+        out.append((study.name, [f"## {study.title}", "", *study.report(own, settings)]))
+    return out
+
+
 def write_report(run: Path, config: dict, stage_times: dict, tc: float | None) -> dict:
     """Write ``report.md`` and ``metrics.json`` into the run folder; returns the metrics."""
     tables = run / "tables"
     results = claim_results(tables, config)
     thermo = thermometer_summary(tables)
     transfer = pd.read_csv(tables / "transfer_metrics.csv")
+    side = _side_sections(tables, config)
     header = [
         f"# RG coarse-graining versus autoencoders: {config['lattice']} L = {config['L']}",
         "",
@@ -195,6 +207,7 @@ def write_report(run: Path, config: dict, stage_times: dict, tc: float | None) -
         _transfer_lines(transfer, config["transfer"]["convergence_fraction"]),
         _sparsity_lines(pd.read_csv(tables / "sparsity.csv")),
         _ensemble_lines(pd.read_csv(tables / "ensembles.csv"), tc),
+        *(lines for _study, lines in side),
         ["## Figures", ""]
         + [f"![{f.stem}](figures/{f.name})\n" for f in sorted((run / "figures").glob("*.png"))],
         ["## Stage times", "", "| stage | seconds | units run |", "|---|---|---|"]
@@ -205,6 +218,7 @@ def write_report(run: Path, config: dict, stage_times: dict, tc: float | None) -
         "claims": results,
         "thermometers": thermo.to_dict(orient="records"),
         "transfer": transfer.to_dict(orient="records"),
+        "side_studies": {study: {"report": "\n".join(lines)} for study, lines in side},
         "stage_times": stage_times,
     }
     (run / "metrics.json").write_text(json.dumps(metrics, indent=1, default=_json_default))

@@ -3,26 +3,40 @@
 The run folder holds ``study.json`` (which study it belongs to), ``config.json``
 (the exact configuration of the last run), ``store/`` (cached units of work),
 ``tables/``, ``figures/``, ``models/``, ``report.md`` and ``metrics.json``.
+
+A run holds an exclusive lock on ``<out>/.lock`` (``fcntl.flock``; the file
+holds the host and process id) from before it writes anything until it ends;
+a second run on the same folder is refused at once. The operating system
+releases the lock when the process dies, so a killed run never blocks the next.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
+import socket
+import threading
 import time
 from pathlib import Path
 
 from .collect import collect_tables, table_names
 from .parallel import local_workers
 from .plan import StudyPlan, make_plan
-from .stages import measure_stage, sample_stage, thermometer_stage, transfer_stage
-from .store import Store, run_tasks
+from .stages import measure_stage, sample_stage, side_stage, thermometer_stage, transfer_stage
+from .store import Store, file_digest, run_tasks
 
-__all__ = ["STAGES", "run_study", "prepare_output", "study_identity"]
+__all__ = ["STAGES", "LOCK", "SCHEDULER_TIMEOUT", "run_study", "prepare_output", "study_identity"]
 
-STAGES = ("sample", "thermometers", "transfer", "measure", "plot", "report")
+#: The run folder's lock file.
+LOCK = ".lock"
+
+#: Seconds allowed for connecting to a Dask scheduler, handshake included.
+SCHEDULER_TIMEOUT = 30.0
+
+STAGES = ("sample", "thermometers", "transfer", "measure", "side", "plot", "report")
 
 
 def study_identity(config: dict) -> dict:
@@ -41,17 +55,49 @@ def prepare_output(out: Path, config: dict) -> None:
     marker = out / "study.json"
     if out.exists() and not out.is_dir():
         raise ValueError(f"output path {out} is a file, not a folder")
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and any(p.name != LOCK for p in out.iterdir()):
         if not marker.is_file():
             raise ValueError(f"output folder {out} is not empty and holds no study; choose another --out")
-        theirs = json.loads(marker.read_text())
+        try:
+            theirs = json.loads(marker.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            raise ValueError(f"cannot read {marker} ({type(err).__name__}); choose another --out") from None
+        if not isinstance(theirs, dict):
+            raise ValueError(f"{marker} does not describe a study; choose another --out")
         if theirs != study_identity(config):
             desc = ", ".join(f"{k}={v}" for k, v in theirs.items())
             raise ValueError(f"output folder {out} holds another study ({desc}); choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"cannot create output folder {out}: {err.strerror}") from None
     if not os.access(out, os.W_OK):
         raise ValueError(f"output folder {out} is not writable")
     _write_json(marker, study_identity(config))
+
+
+def _lock_run(out: Path):
+    """The run folder's exclusive lock; refused at once if another process holds it; returns the open file."""
+    path = out / LOCK
+    try:
+        handle = open(path, "a+")
+    except OSError as err:
+        raise ValueError(f"cannot open the lock file {path}: {err.strerror}") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        owner = handle.read().strip() or "unknown"
+        handle.close()
+        raise ValueError(
+            f"output folder {out} is in use by another run (process {owner}); "
+            "wait for it to finish or choose another --out"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()} on {socket.gethostname()}\n")
+    handle.flush()
+    return handle
 
 
 def _tables_digest(tables: Path) -> str:
@@ -64,7 +110,7 @@ def _tables_digest(tables: Path) -> str:
 
 
 def _copy_models(run: Path, index: dict) -> None:
-    """Keep the trained models of the run in ``models/`` (one file per model and seed)."""
+    """Keep the trained models of the run in ``models/`` (one file per model and seed), copied by SHA-256."""
     models = run / "models"
     models.mkdir(exist_ok=True)
     wanted = {}
@@ -75,7 +121,7 @@ def _copy_models(run: Path, index: dict) -> None:
             wanted[f"{path.stem}_seed{seed}.keras"] = path
     for name, src in wanted.items():
         dst = models / name
-        if not dst.exists() or dst.stat().st_size != src.stat().st_size:
+        if not dst.is_file() or file_digest(dst) != file_digest(src):
             tmp = models / f".{name}.tmp"
             shutil.copyfile(src, tmp)
             os.replace(tmp, dst)
@@ -98,18 +144,45 @@ PLANNERS = {
             plan, store, ix["ensembles"], ix["thermometers"], ix["transfer"]
         ),
     ),
+    "side": ("side", lambda plan, store, ix: side_stage(plan, store)),
 }
 
 
-def _connect(scheduler: str | None):
+def _connect(scheduler: str | None, timeout: float = SCHEDULER_TIMEOUT):
+    """A Dask client for ``scheduler``, or None; connection and handshake share one wall-clock deadline.
+
+    The client is built in a daemon thread joined with ``timeout`` seconds, so
+    an address that accepts and never speaks cannot hang the run; any failure
+    of the client (refused connection, a server speaking another protocol,
+    whose bytes the client may read as an absurd message length) becomes a
+    one-line ValueError.
+    """
     if not scheduler:
         return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ValueError(f"the scheduler timeout must be a positive number of seconds, got {timeout!r}")
     from distributed import Client
 
-    try:
-        return Client(scheduler, timeout="10s")
-    except OSError as err:
-        raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+    result = {}
+
+    def connect():
+        try:
+            result["client"] = Client(scheduler, timeout=f"{timeout}s", set_as_default=False)
+        except BaseException as err:  # noqa: BLE001 - every client failure becomes one line below
+            result["error"] = err
+
+    thread = threading.Thread(target=connect, name="dask-connect", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise ValueError(
+            f"the Dask scheduler at {scheduler} did not complete a handshake within {timeout:g} s"
+        )
+    if "error" in result:
+        err = result["error"]
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ValueError(f"cannot connect to the Dask scheduler at {scheduler}: {detail[:200]}") from None
+    return result["client"]
 
 
 def _work_stage(stage, plan, store, index, only, force, client, progress, workers=1) -> str | None:
@@ -138,15 +211,18 @@ def run_study(
     only: str | None = None,
     force: bool = False,
     scheduler: str | None = None,
+    scheduler_timeout: float = SCHEDULER_TIMEOUT,
     progress: bool = True,
     log=print,
     workers: int | None = None,
 ) -> dict:
     """Run the stages of the study into ``out``; returns the per-stage times and work done.
 
+    The run holds the folder's lock (module docstring) throughout; the store's
+    damaged entries are rebuilt with a note (:class:`pipeline.store.Store`).
     Without a Dask ``scheduler``, a stage's independent units run on a local
     pool of ``workers`` processes (default: one per core; 1 runs them one after
-    another in this process), with identical results.
+    another in this process), with the same tables (see pipeline.parallel).
     """
     if only is not None and only not in STAGES:
         raise ValueError(f"unknown stage {only!r}; choose one of {', '.join(STAGES)}")
@@ -154,12 +230,21 @@ def run_study(
     run = Path(out)
     plan = make_plan(config)
     prepare_output(run, config)
-    store = Store(run / "store")
+    lock = _lock_run(run)
+    try:
+        return _run_locked(config, run, plan, only, force, scheduler, scheduler_timeout, progress, log, workers)
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
+
+
+def _run_locked(config, run, plan, only, force, scheduler, scheduler_timeout, progress, log, workers=1) -> dict:
+    store = Store(run / "store", note=log)
     store.clean_temporaries()
     _write_json(run / "config.json", config)
     timings_path = run / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
-    client = _connect(scheduler)
+    client = _connect(scheduler, scheduler_timeout)
     index = {}
     try:
         for stage in STAGES:

@@ -31,15 +31,26 @@ def source_digest(*parts: str) -> str:
 
     It enters the keys of the units those sources compute, so a change of the
     code, not only of the configuration, redoes what it affects. Computed once
-    per process and set of parts.
+    per process and set of parts. Files that only a side study uses are left
+    out of a package's hash (they affect that study alone); a file named
+    directly is always hashed.
     """
     h = hashlib.sha256()
+    own = _side_study_files()
     for part in parts:
         path = ROOT / part
-        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+        files = [f for f in sorted(path.rglob("*.py")) if f not in own] if path.is_dir() else [path]
+        for file in files:
             h.update(str(file.relative_to(ROOT)).encode())
             h.update(file.read_bytes())
     return h.hexdigest()[:16]
+
+
+def _side_study_files() -> frozenset:
+    """Files that only a side study uses (its ``own_files``): not part of the main study's keys."""
+    from .side import side_studies
+
+    return frozenset(ROOT / part for study in side_studies() for part in study.own_files)
 
 
 SOURCES = {
@@ -386,4 +397,45 @@ def measure_stage(plan: StudyPlan, store: Store, ensembles: dict, thermometers: 
         }
         tasks.append(_task("measure", key, build_measure, store, f"seed {seed}", **kwargs))
         index[seed] = {"key": key, "path": str(store.path("measure", key))}
+    return tasks, index
+
+
+# --------------------------------------------------------------------------- side studies
+def build_side(store_root: str, key: str, spec: dict) -> None:
+    """Task: one seed of a side study (:class:`analysis.side.SideStudy`); one CSV per table."""
+    from .side import side_study
+
+    def work(folder: Path):
+        study = side_study(spec["study"])
+        tables = study.run_seed(spec["settings"], spec["seed"])
+        for name, table in tables.items():
+            if not name.startswith(f"{study.name}_"):
+                raise ValueError(
+                    f"side study {study.name} returned table {name!r}, not named {study.name}_..."
+                )
+            table.to_csv(folder / f"{name}.csv", index=False)
+        return {"tables": sorted(tables)}
+
+    Store(store_root).build(spec["study"], key, spec, work)
+
+
+def side_stage(plan: StudyPlan, store: Store) -> tuple[list[Task], dict]:
+    """One unit per enabled side study and seed; index: study name -> {seed: entry}."""
+    from .side import enabled_side_studies
+
+    tasks, index = [], {}
+    for study, settings in enabled_side_studies(plan.config):
+        index[study.name] = {}
+        for seed in plan.seeds:
+            spec = {
+                "code": source_digest("analysis/side.py", *study.own_files, *study.sources),
+                "study": study.name,
+                "settings": settings,
+                "seed": seed,
+            }
+            key = key_of(spec)
+            tasks.append(
+                _task(study.name, key, build_side, store, f"{study.name} seed {seed}", key=key, spec=spec)
+            )
+            index[study.name][seed] = {"key": key, "path": str(store.path(study.name, key))}
     return tasks, index

@@ -6,6 +6,13 @@ exact configuration that produced it and of the keys it depends on. An entry
 is built in a temporary folder and renamed into place only when complete, with
 ``_entry.json`` written last, so a run killed at any point never leaves a
 partial entry that a later run would read.
+
+The marker records the size and SHA-256 of every file of the entry. The first
+time a process asks for an entry (:meth:`Store.has`) the files are hashed and
+compared with the marker; a missing, truncated or altered file, or a marker
+that cannot be read, makes the entry be removed with a one-line note naming it,
+so that it is built again. Temporary folders carry the host and process id of
+their builder and are removed only when that process is no longer alive.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ import hashlib
 import json
 import os
 import shutil
+import socket
+import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -22,9 +31,42 @@ from pathlib import Path
 
 from ising.progress import progress_bar
 
-__all__ = ["key_of", "Store", "Task", "run_tasks"]
+__all__ = ["key_of", "file_digest", "folder_files", "Store", "Task", "run_tasks"]
 
 MARKER = "_entry.json"
+
+#: Temporary folders of builders on other hosts, whose liveness cannot be checked, are
+#: removed only once they are this many seconds old.
+FOREIGN_TMP_AGE = 86400.0
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes, hex."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def folder_files(folder: Path) -> dict:
+    """{relative path: {"size", "sha256"}} of every file under ``folder`` except the marker."""
+    files = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.name != MARKER:
+            rel = path.relative_to(folder).as_posix()
+            files[rel] = {"size": path.stat().st_size, "sha256": file_digest(path)}
+    return files
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def key_of(obj) -> str:
@@ -36,16 +78,56 @@ def key_of(obj) -> str:
 class Store:
     """Entries under ``root``; see the module docstring."""
 
-    def __init__(self, root):
+    def __init__(self, root, note=None):
         self.root = Path(root)
+        self.note = note or (lambda line: print(line, file=sys.stderr))
+        self._verified = {}
 
     def path(self, kind: str, key: str) -> Path:
         return self.root / kind / key
 
+    def problem(self, kind: str, key: str) -> str | None:
+        """Why the complete entry ``(kind, key)`` cannot be trusted, or None if its files match its marker."""
+        folder = self.path(kind, key)
+        try:
+            marker = json.loads((folder / MARKER).read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            return f"its marker {MARKER} is unreadable ({type(err).__name__})"
+        files = marker.get("files") if isinstance(marker, dict) else None
+        if not isinstance(files, dict):
+            return f"its marker {MARKER} records no file digests"
+        for rel, want in files.items():
+            path = folder / rel
+            if not path.is_file():
+                return f"{rel} is missing"
+            if path.stat().st_size != want.get("size"):
+                return f"{rel} has {path.stat().st_size} bytes, not {want.get('size')}"
+            if file_digest(path) != want.get("sha256"):
+                return f"{rel} does not match its SHA-256"
+        return None
+
     def has(self, kind: str, key: str) -> bool:
-        return (self.path(kind, key) / MARKER).is_file()
+        """Whether the entry exists with files matching its marker; a damaged one is removed, with a note."""
+        folder = self.path(kind, key)
+        marker = folder / MARKER
+        try:
+            stat = marker.stat()
+        except OSError:
+            return False
+        stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if self._verified.get(folder) == stamp:
+            return True
+        problem = self.problem(kind, key)
+        if problem is None:
+            self._verified[folder] = stamp
+            return True
+        self.note(f"note: rebuilding store entry {folder}: {problem}")
+        shutil.rmtree(folder, ignore_errors=True)
+        return False
 
     def meta(self, kind: str, key: str) -> dict:
+        if not self.has(kind, key):
+            raise ValueError(f"store entry {self.path(kind, key)} is missing or damaged; rerun the study")
         return json.loads((self.path(kind, key) / MARKER).read_text())
 
     def build(self, kind: str, key: str, spec: dict, fn: Callable[[Path], dict | None]) -> Path:
@@ -58,7 +140,7 @@ class Store:
         if self.has(kind, key):
             return final
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.parent / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
+        tmp = final.parent / f".tmp-{key}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         try:
             started = time.perf_counter()
@@ -69,6 +151,7 @@ class Store:
                 "spec": spec,
                 "results": results,
                 "seconds": time.perf_counter() - started,
+                "files": folder_files(tmp),
             }
             (tmp / MARKER).write_text(json.dumps(marker, indent=1, sort_keys=True, default=str))
             if final.exists():  # an incomplete entry from an older run, or a concurrent twin
@@ -82,7 +165,12 @@ class Store:
         return final
 
     def clean_temporaries(self) -> int:
-        """Remove temporary folders and files left by killed runs; returns how many."""
+        """Remove temporary folders and incomplete entries whose builder is dead; returns how many.
+
+        A temporary ``.tmp-<key>-<host>-<pid>-<id>`` is kept while process ``pid``
+        on this host is alive; one from another host is kept until it is
+        :data:`FOREIGN_TMP_AGE` seconds old.
+        """
         removed = 0
         if not self.root.is_dir():
             return 0
@@ -90,10 +178,27 @@ class Store:
             if not kind.is_dir():
                 continue
             for item in kind.iterdir():
-                if item.name.startswith(".tmp-") or (item.is_dir() and not (item / MARKER).exists()):
-                    shutil.rmtree(item, ignore_errors=True) if item.is_dir() else item.unlink()
-                    removed += 1
+                if item.name.startswith(".tmp-"):
+                    if self._owner_alive(item):
+                        continue
+                elif not item.is_dir() or (item / MARKER).exists():
+                    continue
+                shutil.rmtree(item, ignore_errors=True) if item.is_dir() else item.unlink(missing_ok=True)
+                removed += 1
         return removed
+
+    @staticmethod
+    def _owner_alive(item: Path) -> bool:
+        parts = item.name.split("-")
+        if len(parts) < 5 or not parts[-2].isdigit():
+            return False
+        host, pid = "-".join(parts[2:-2]), int(parts[-2])
+        if host == socket.gethostname():
+            return _alive(pid)
+        try:
+            return time.time() - item.stat().st_mtime < FOREIGN_TMP_AGE
+        except OSError:
+            return False
 
 
 @dataclass

@@ -106,3 +106,19 @@ def test_missing_table_or_side_is_inconclusive():
     claim = Claim("CX", "s", (Comparison("c", "t", "m", "what", "rg", "nothing"),))
     assert evaluate_claims([claim], {"t": _table([1] * 5, [0] * 5)})["CX"]["verdict"] == "inconclusive"
     assert evaluate_claims([claim], {})["CX"]["verdict"] == "inconclusive"
+
+
+def test_seeds_with_an_unfaithful_learned_encoder_are_excluded_and_named():
+    seeds = range(6)
+    metrics = pd.DataFrame(
+        [{"model": "rg", "seed": s, "epochs": 1.0, "rg_check_passed": s != 2} for s in seeds]
+        + [{"model": "ae", "seed": s, "epochs": 3.0, "rg_check_passed": None} for s in seeds]
+    )
+    tables = {"transfer_metrics": metrics}
+    strict = Comparison("ae - rg", "transfer_metrics", "epochs", "model", "ae", "rg", faithful=True)
+    lax = Comparison("ae - rg", "transfer_metrics", "epochs", "model", "ae", "rg")
+    d, _ = strict.differences(tables)
+    assert np.isnan(d[2]) and (d.drop(2) == 2.0).all()
+    assert not lax.differences(tables)[0].isna().any()
+    [part] = Claim("C", "rg learns faster", (strict,)).evaluate(tables)["parts"]
+    assert part["n_seeds"] == 5 and "seeds [2] excluded" in part["note"]
