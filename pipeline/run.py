@@ -232,13 +232,17 @@ def run_study(
     prepare_output(run, config)
     lock = _lock_run(run)
     try:
-        return _run_locked(config, run, plan, only, force, scheduler, scheduler_timeout, progress, log, workers)
+        return _run_locked(
+            config, run, plan, only, force, scheduler, scheduler_timeout, progress, log, workers
+        )
     finally:
         fcntl.flock(lock, fcntl.LOCK_UN)
         lock.close()
 
 
-def _run_locked(config, run, plan, only, force, scheduler, scheduler_timeout, progress, log, workers=1) -> dict:
+def _run_locked(
+    config, run, plan, only, force, scheduler, scheduler_timeout, progress, log, workers=1
+) -> dict:
     store = Store(run / "store", note=log)
     store.clean_temporaries()
     _write_json(run / "config.json", config)
