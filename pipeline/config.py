@@ -42,7 +42,7 @@ BASE = {
     "temperatures": {"start": 1.0, "stop": 3.5, "step": 0.1, "include_tc": True, "values": None},
     "min_coarse_L": 8,  # coarsest lattice that still gets its own ensembles and thermometer
     "seeds": 5,  # the sign test needs at least 5 seeds, all on one side, for a verdict
-    "sampling": {"n_train": 300, "n_val": 60, "n_test": 100, "algorithm": "auto"},
+    "sampling": {"n_train": 200, "n_val": 60, "n_test": 100, "algorithm": "auto"},
     "thermometer": {
         "architectures": ["dense", "conv"],
         "dense_hidden": 64,
