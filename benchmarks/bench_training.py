@@ -238,7 +238,7 @@ def write(rows: list[dict], peak: float, args, start_load: str, end_load: str, s
         "",
         *(
             [
-                "The machine was shared with other work at the time (other engineers' tests and studies; "
+                "The machine was shared with other work at the time (other test runs and studies; "
                 "load averages above): every rate is a lower bound of what the code does on a quiet machine, "
                 "and the ratios between columns are noisier than the medians suggest.",
                 "",
