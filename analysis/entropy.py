@@ -201,9 +201,23 @@ def _pattern_codes(up: np.ndarray, offsets) -> np.ndarray:
 
 
 def _grassberger_g(n: np.ndarray) -> np.ndarray:
-    """G(n) = psi(n) + (-1)^n / 2 [psi((n+1)/2) - psi(n/2)] (Grassberger 2003, eq. 35)."""
-    sign = np.where(n % 2 == 0, 1.0, -1.0)
-    return digamma(n) + 0.5 * sign * (digamma((n + 1) / 2.0) - digamma(n / 2.0))
+    """G(n) = psi(n) + (-1)^n / 2 [psi((n+1)/2) - psi(n/2)] (Grassberger 2003, eq. 35).
+
+    n: float (m,) of positive whole counts. Values come from a table of G(1 .. max n),
+    extended as needed, so repeated calls on count vectors cost a lookup.
+    """
+    index = n.astype(np.int64)
+    if index.size and index.max() >= _G_TABLE[0].size:
+        size = int(max(2 * _G_TABLE[0].size, index.max() + 1))
+        m = np.arange(size, dtype=np.float64)
+        m[0] = 1.0  # G(0) is never looked up (counts are positive); keep the table finite
+        sign = np.where(np.arange(size) % 2 == 0, 1.0, -1.0)
+        _G_TABLE[0] = digamma(m) + 0.5 * sign * (digamma((m + 1) / 2.0) - digamma(m / 2.0))
+    return _G_TABLE[0][index]
+
+
+#: G(n) for n = 0 .. size - 1 (see :func:`_grassberger_g`), grown on demand.
+_G_TABLE = [np.zeros(0)]
 
 
 def _row_entropies(rows: np.ndarray, counts: np.ndarray, n_rows: int, correction: str) -> np.ndarray:
@@ -366,11 +380,25 @@ def _units(groups, n_samples: int) -> tuple[np.ndarray, int]:
     return unit.ravel(), int(unit.max()) + 1
 
 
+def _sorted_ids(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(codes, return_inverse=True)`` for non-negative int64 codes.
+
+    Codes of at most 2^22 distinct values (every block of up to 22 sites) are
+    ranked through a presence table instead of a sort.
+    """
+    if codes.size and codes.min() >= 0 and codes.max() < 1 << 22:
+        present = np.bincount(codes) > 0
+        values = np.flatnonzero(present)
+        rank = np.cumsum(present) - 1
+        return values, rank[codes]
+    return np.unique(codes, return_inverse=True)
+
+
 class _UnitCounts:
     """Pattern counts per independent unit: a sparse int64 (n_units, n_patterns) matrix."""
 
     def __init__(self, codes: np.ndarray, unit: np.ndarray, n_units: int):
-        values, ids = np.unique(codes.ravel(), return_inverse=True)
+        values, ids = _sorted_ids(codes.ravel())
         rows = np.repeat(unit, codes.shape[1])
         ones = np.ones(rows.size, dtype=np.int64)
         self.matrix = sparse.csr_matrix((ones, (rows, ids.ravel())), shape=(n_units, values.size))
@@ -387,26 +415,46 @@ class _UnitCounts:
         return _row_entropies(pooled.row, pooled.data, len(parts), correction)
 
 
-def _extrapolated(
-    per_part: Callable[[list[np.ndarray]], np.ndarray], units: np.ndarray, n_halvings: int
-) -> tuple[float, float]:
-    """(H_inf, H(all units)) from H over nested halvings: fit H(n) = H_inf + a / n by least squares.
+def _halving_levels(units: np.ndarray, n_halvings: int) -> list[list[np.ndarray]]:
+    """Level j (0 .. n_halvings) splits ``units``, in order, into 2^j contiguous parts."""
+    return [np.array_split(units, 2**j) for j in range(n_halvings + 1)]
 
-    Level j splits the units, in order, into 2^j contiguous parts of n / 2^j
-    units; H at level j is the mean over its parts.
+
+def _fit_halvings(levels: list, values: np.ndarray) -> tuple[float, float]:
+    """(H_inf, H(all units)): fit H(n) = H_inf + a / n by least squares to the mean H of each level.
+
+    ``values`` holds the entropy of every part of ``levels``, level by level.
     """
-    levels = [np.array_split(units, 2**j) for j in range(n_halvings + 1)]
-    values = per_part([p for level in levels for p in level])
     means, sizes, start = [], [], 0
     for level in levels:
         means.append(values[start : start + len(level)].mean())
         sizes.append(np.mean([p.size for p in level]))
         start += len(level)
-    if n_halvings == 0:
+    if len(levels) == 1:
         return float(means[0]), float(means[0])
     design = np.column_stack([np.ones(len(sizes)), 1.0 / np.asarray(sizes)])
     intercept = np.linalg.lstsq(design, np.asarray(means), rcond=None)[0][0]
     return float(intercept), float(means[0])
+
+
+def _extrapolated(
+    per_part: Callable[[list[np.ndarray]], np.ndarray], unit_sets: list[np.ndarray], n_halvings: int
+) -> list[tuple[float, float]]:
+    """(H_inf, H(all units)) of each set of units, from H over nested halvings of that set.
+
+    Level j splits a set, in order, into 2^j contiguous parts of n / 2^j units;
+    H at level j is the mean over its parts. The parts of every set are counted
+    in one call of ``per_part``.
+    """
+    levels = [_halving_levels(units, n_halvings) for units in unit_sets]
+    parts = [p for set_levels in levels for level in set_levels for p in level]
+    values = per_part(parts)
+    out, start = [], 0
+    for set_levels in levels:
+        n_parts = sum(len(level) for level in set_levels)
+        out.append(_fit_halvings(set_levels, values[start : start + n_parts]))
+        start += n_parts
+    return out
 
 
 def _estimate(
@@ -424,9 +472,11 @@ def _estimate(
     blocks = np.array_split(units, min(n_jackknife, n_units)) if n_units >= 2 else []
     smallest = n_units - max((b.size for b in blocks), default=0)
     halvings = int(min(n_halvings, np.floor(np.log2(max(smallest, 1)))))
-    value, plugin = _extrapolated(per_part, units, halvings)
-    if len(blocks) >= 2:
-        replicates = np.array([_extrapolated(per_part, np.setdiff1d(units, b), halvings)[0] for b in blocks])
+    kept = [np.setdiff1d(units, b) for b in blocks] if len(blocks) >= 2 else []
+    fits = _extrapolated(per_part, [units, *kept], halvings)
+    value, plugin = fits[0]
+    if kept:
+        replicates = np.array([fit[0] for fit in fits[1:]])
         g = replicates.size
         stat_err = float(np.sqrt((g - 1) / g * np.sum((replicates - replicates.mean()) ** 2)))
     else:
