@@ -242,7 +242,7 @@ def run_tasks(
 
     futures = [client.submit(_call, t.fn, t.kwargs, pure=False, key=f"{t.kind}-{t.key}") for t in todo]
     bar = progress_bar(len(futures), f"{desc} (dask)", progress, unit="task")
-    for future in as_completed(futures):
+    for future in as_completed(futures, loop=client.loop):  # the client is not the default one
         future.result()  # re-raise a task's error here
         bar.update(1)
     bar.close()

@@ -242,7 +242,7 @@ def test_store_commits_entries_atomically(tmp_path):
         (["--lattice", "kagome"], "unknown lattice"),
         (["--profile", "huge"], "unknown profile"),
         (["--L", "9"], "multiple of 2"),
-        (["--seeds", "0"], "seeds must be a positive integer"),
+        (["--seeds", "0"], "seeds must be > 0"),
         (["--only", "dance"], "unknown stage"),
     ],
 )
@@ -262,7 +262,7 @@ def test_bad_configuration_files_are_refused(tmp_path, capsys):
     block = tmp_path / "block.toml"
     block.write_text("L = 8\nb = 3\n")
     for path, message in (
-        (bad_grid, "temperatures must be positive"),
+        (bad_grid, "temperatures.values must hold positive"),
         (unknown, "unknown configuration key sampling.'n_trian'"),
         (block, "multiple of 6"),
     ):
@@ -302,7 +302,9 @@ def test_dask_cluster_on_loopback_gives_the_local_results(smoke, tmp_path):
     for table in ("ensembles", "thermometer_predictions", "transfer_metrics", "correlations", "rg_flow"):
         a = pd.read_csv(smoke["out"] / "tables" / f"{table}.csv")
         b = pd.read_csv(out / "tables" / f"{table}.csv")
-        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-6)
+        # TensorFlow sums the convolutional thermometers' gradients in another order with another
+        # number of threads (local workers vs Dask workers): equal to float32 round-off, not bitwise
+        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-4)
 
 
 def test_unreachable_scheduler_is_one_line(tmp_path, capsys):
