@@ -165,7 +165,10 @@ class Store:
         return final
 
     def clean_temporaries(self) -> int:
-        """Remove temporary folders and incomplete entries whose builder is dead; returns how many.
+        """Remove temporary folders whose builder is dead, and entries without a marker; returns how many.
+
+        An entry folder is renamed into place with its marker, so one without it
+        was damaged: it is removed with a note and rebuilt when its stage runs.
 
         A temporary ``.tmp-<key>-<host>-<pid>-<id>`` is kept while process ``pid``
         on this host is alive; one from another host is kept until it is
@@ -183,6 +186,8 @@ class Store:
                         continue
                 elif not item.is_dir() or (item / MARKER).exists():
                     continue
+                else:  # entries are committed with their marker, so a missing one means damage
+                    self.note(f"note: rebuilding store entry {item}: its marker {MARKER} is missing")
                 shutil.rmtree(item, ignore_errors=True) if item.is_dir() else item.unlink(missing_ok=True)
                 removed += 1
         return removed
@@ -226,7 +231,9 @@ def run_tasks(
     todo = [t for t in tasks if not store.has(t.kind, t.key)]
     if not todo:
         return 0
-    if client is None and workers > 1 and len(todo) > 1:
+    # Even a single unit goes to the pool when workers > 1: its threads per process (and so
+    # TensorFlow's order of summation) are then those of a run from nothing, and so are its results.
+    if client is None and workers > 1:
         from .parallel import run_pool
 
         run_pool([(t.label or f"{t.kind}-{t.key}", t.fn, t.kwargs) for t in todo], desc, workers, progress)
