@@ -162,8 +162,24 @@ def _point_group_orbit(spins):
     return ops.stack(images + [spin_flip(x) for x in images], axis=0)
 
 
+class _BackboneWrapper(keras.layers.Layer):
+    """A layer around a backbone thermometer (batch, L, L) -> (batch, 1) that saves it in its config."""
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 1)
+
+    def get_config(self):
+        return {**super().get_config(), "backbone": keras.saving.serialize_keras_object(self.backbone)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        return cls(**config)
+
+
 @keras.saving.register_keras_serializable(package="rgae")
-class GroupAveraged(keras.layers.Layer):
+class GroupAveraged(_BackboneWrapper):
     """Frame averaging of a backbone over G = translations ⋊ D4 × Z2 on (batch, L, L) inputs.
 
     f(s) = mean over t in T, d in D4, z in Z2 of backbone(t d z s), float32
@@ -206,26 +222,12 @@ class GroupAveraged(keras.layers.Layer):
         out = ops.reshape(out, (2 * N_D4, ops.shape(spins)[0], -1))
         return ops.reshape(ops.mean(out, axis=(0, 2)), (-1, 1))
 
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], 1)
-
     def get_config(self):
-        return {
-            **super().get_config(),
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
-            "train_shifts": self.train_shifts,
-            "seed": self.seed,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)
+        return {**super().get_config(), "train_shifts": self.train_shifts, "seed": self.seed}
 
 
 @keras.saving.register_keras_serializable(package="rgae")
-class SoftEquivariance(keras.layers.Layer):
+class SoftEquivariance(_BackboneWrapper):
     """A backbone with one invariance penalty per symmetry type and strengths tuned in training.
 
     The output is backbone(s), float32 (batch, 1). In training it adds the loss
@@ -302,24 +304,14 @@ class SoftEquivariance(keras.layers.Layer):
             self.add_loss(ops.sum(ops.stop_gradient(self.strengths()) * penalty))
         return out
 
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], 1)
-
     def get_config(self):
         return {
             **super().get_config(),
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
             "strength_scale": self.strength_scale,
             "violation_floor": self.violation_floor,
             "momentum": self.momentum,
             "seed": self.seed,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)
 
 
 def _init(seed: int, offset: int):
