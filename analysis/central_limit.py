@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.claims import Claim, Comparison
-from analysis.side import SideFigure, SideStudy
+from analysis.side import SideFigure, SideStudy, markdown_table
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -607,11 +607,7 @@ def claims(settings: dict) -> tuple[Claim, ...]:
 
 def _table(df: pd.DataFrame, index: str, columns: str, value: str, fmt: str) -> list[str]:
     wide = df.pivot_table(index=index, columns=columns, values=value, aggfunc="mean", sort=False)
-    head = f"| {index} | " + " | ".join(str(c) for c in wide.columns) + " |"
-    lines = [head, "|" + "---|" * (len(wide.columns) + 1)]
-    for label, row in wide.iterrows():
-        lines.append(f"| {label} | " + " | ".join(format(v, fmt) for v in row) + " |")
-    return lines
+    return markdown_table(wide, fmt, index=True)
 
 
 def report(tables: dict, settings: dict) -> list[str]:

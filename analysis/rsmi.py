@@ -20,12 +20,13 @@ the same model as the comparison (as many samples, the same batches and epochs).
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
 from analysis.claims import Claim, Comparison
-from analysis.side import SideFigure, SideStudy
+from analysis.side import SideFigure, SideStudy, markdown_table
 
 __all__ = [
     "torus_states",
@@ -368,13 +369,8 @@ def claims(settings: dict) -> tuple[Claim, ...]:
     )
 
 
-def _markdown(df: pd.DataFrame, digits: int = 4) -> list[str]:
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, row in df.iterrows():
-        cells = [f"{v:.{digits}g}" if isinstance(v, float) else str(v) for v in row]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
+#: Report tables: floats to 4 significant digits.
+_markdown = partial(markdown_table, float_format=".4g")
 
 
 def _mean_se(df: pd.DataFrame, by: str, columns) -> pd.DataFrame:

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["SideStudy", "SideFigure"]
+__all__ = ["SideStudy", "SideFigure", "markdown_table"]
 
 
 @dataclass(frozen=True)
@@ -81,3 +82,22 @@ class SideStudy:
     def tables_of(self, frames: dict) -> dict[str, pd.DataFrame]:
         """The tables of this study among a run's tables."""
         return {k: v for k, v in frames.items() if k.startswith(f"{self.name}_")}
+
+
+def markdown_table(df: pd.DataFrame, float_format: str | None = None, index: bool = False) -> list[str]:
+    """A DataFrame as Markdown table lines: header, rule, one line per row.
+
+    Floats are written with ``format(value, float_format)`` when it is given,
+    everything else with ``str``; with ``index`` the index is the first column.
+    """
+    if index:
+        df = df.reset_index()
+
+    def cell(value) -> str:
+        if float_format is not None and isinstance(value, (float, np.floating)):
+            return format(float(value), float_format)
+        return str(value)
+
+    lines = ["| " + " | ".join(str(c) for c in df.columns) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return lines

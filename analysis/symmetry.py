@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.claims import Claim, Comparison
-from analysis.side import SideFigure, SideStudy
+from analysis.side import SideFigure, SideStudy, markdown_table
 
 __all__ = ["STUDY", "run_seed", "claims", "report", "n_to_reach", "FAMILY_COLUMNS"]
 
@@ -426,19 +426,8 @@ def claims(settings: dict) -> tuple[Claim, ...]:
     )
 
 
-def _markdown(df: pd.DataFrame, floatfmt: str = ".3g") -> list[str]:
-    """A DataFrame as Markdown table lines, its index as the first column."""
-
-    def cell(value):
-        if isinstance(value, (float, np.floating)):
-            return format(float(value), floatfmt)
-        return str(value)
-
-    df = df.reset_index()
-    lines = ["| " + " | ".join(str(c) for c in df.columns) + " |", "|" + "---|" * len(df.columns)]
-    for row in df.itertuples(index=False):
-        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
-    return lines
+#: Report tables: the index as the first column, floats to 3 significant digits.
+_markdown = partial(markdown_table, float_format=".3g", index=True)
 
 
 def report(tables: dict, settings: dict) -> list[str]:
@@ -504,7 +493,8 @@ def report(tables: dict, settings: dict) -> list[str]:
         "enumeration (z = (mean E - exact) / standard error; one row per seed):",
         "",
         *_markdown(
-            check[["seed", "ratio", "T", "energy_mc", "energy_exact", "z"]].set_index("seed"), floatfmt=".4g"
+            check[["seed", "ratio", "T", "energy_mc", "energy_exact", "z"]].set_index("seed"),
+            float_format=".4g",
         ),
         "",
         "What this can and cannot show: the Bayes limit is quoted only for the symmetric ensembles (h = 0, "

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.side import markdown_table
 from analysis.verdicts import ALPHA
 
 from .side import enabled_side_studies, run_claims
@@ -30,10 +31,7 @@ def _ms(series: pd.Series) -> str:
 
 
 def _md(df: pd.DataFrame) -> str:
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines)
+    return "\n".join(markdown_table(df))
 
 
 def claim_results(tables: Path, config: dict) -> dict:
