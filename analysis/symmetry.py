@@ -16,7 +16,22 @@ For one seed, :func:`run_seed`
    data;
 3. C7: trains the soft-equivariant thermometer on every family and records its learned
    strength per symmetry type;
-4. checks the anisotropic sampler against exact enumeration of the 4 x 4 torus (z-scores).
+4. checks the anisotropic sampler against exact enumeration of the 4 x 4 torus (z-scores);
+5. trains every variant of the learned RG block encoder (:func:`models.symmetry.build_symmetry_encoder`,
+   b x b blocks, N -> N/b², same width and gradient-step budget) to imitate each rule of
+   ``encoder_rules`` on the first ``encoder_n_train`` symmetric training configurations per
+   temperature, and measures on the test configurations its sign agreement with the rule
+   (on all blocks and on tied blocks), the sparsity of its first-layer weights
+   (:mod:`analysis.sparsity`), the order- and sign-invariant C2 measures of its binarised
+   code (:func:`analysis.codes.code_summary`, per temperature, then averaged) and its
+   equivariance violation per symmetry type, beside the same measures of the rule itself.
+
+The encoder rows are shown under C6, not decided: C6 is a statement about thermometers
+reaching the Bayes limit, which an encoder has no analogue of, and the encoder measures
+partly hold by construction (a weight-shared b x b filter is sparse and block-local
+whatever it learns). The rules are not D4-equivariant: decimation keeps one corner of
+each block, and majority breaks ties with that corner, so an exactly D4-equivariant
+encoder cannot match them on tied blocks.
 
 C6 is decided per seed on the number of training configurations per temperature a
 variant needs to reach Bayes ratio <= ``ratio_threshold`` (first crossing, interpolated
@@ -66,6 +81,13 @@ DEFAULTS = {
     "ratio_threshold": 1.1,
     "check_n": 2000,
     "check_temperatures": [1.2, 2.0],
+    "encoder_rules": ["majority"],
+    "encoder_n_train": 50,
+    "encoder_steps": 300,
+    "encoder_batch_size": 32,
+    "encoder_learning_rate": 0.01,
+    "encoder_strength_scale": 0.02,
+    "encoder_violation_floor": 1e-3,
 }
 
 PROFILES = {
@@ -79,6 +101,9 @@ PROFILES = {
         "n_violation": 8,
         "check_n": 200,
         "check_temperatures": [2.0],
+        "encoder_n_train": 8,
+        "encoder_steps": 10,
+        "encoder_batch_size": 8,
     },
     "paper": {
         "L": 16,
@@ -90,6 +115,10 @@ PROFILES = {
         "fields": [0.1, 0.3],
         "n_violation": 256,
         "check_n": 20000,
+        "encoder_rules": ["majority", "decimation"],
+        "encoder_n_train": 100,
+        "encoder_steps": 2000,
+        "encoder_batch_size": 64,
     },
 }
 
@@ -234,8 +263,104 @@ def _anisotropic_check(settings: dict, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _rule_model(lattice, rule: str):
+    """The analytic rule as a Keras model (batch, L, L) -> (batch, L/b, L/b), for the same measures."""
+    import keras
+
+    from transfer.analytic import analytic_encoder_layer
+
+    inputs = keras.Input(lattice.shape, name="spins")
+    return keras.Model(inputs, analytic_encoder_layer(lattice, rule, name="code")(inputs), name=rule)
+
+
+def _encoder_row(model, kernel, lattice, test: dict, rule: str, settings: dict, seed: int) -> dict:
+    """Agreement, sparsity, C2 measures and equivariance violations of one block encoder on test data."""
+    from analysis.codes import code_summary
+    from analysis.sparsity import block_locality, gini, hoyer
+    from models.symmetry import predict_codes, symmetry_violation
+    from transfer.analytic import block_spins
+
+    b = int(settings["b"])
+    spins = test["spins"]
+    target = block_spins(spins.astype(np.int8), lattice, rule)
+    codes = np.where(predict_codes(model, spins) >= 0, 1, -1).astype(np.int8)
+    match = codes == target
+    flat = spins.reshape(len(spins), -1)
+    ties = flat[:, lattice.block_members()].sum(axis=2).reshape(target.shape) == 0
+    summaries = [
+        code_summary(codes[rows].reshape(int(rows.sum()), -1), spins[rows], lattice, seed=seed)
+        for rows in (test["beta"] == beta for beta in np.unique(test["beta"]))
+    ]
+    subset = _violation_subset(test, int(settings["n_violation"]))
+    violation = symmetry_violation(model, subset, seed=int(seed), block=b)
+    return {
+        "agreement": float(match.mean()),
+        "agreement_ties": float(match[ties].mean()) if ties.any() else np.nan,
+        "tie_fraction": float(ties.mean()),
+        "hoyer": float(hoyer(kernel).mean()),
+        "gini": float(gini(kernel).mean()),
+        "block_locality": float(block_locality(kernel, lattice).mean()),
+        **{
+            key: float(np.nanmean([row[key] for row in summaries]))
+            for key in ("mean_abs_correlation", "probe_r2_energy", "probe_r2_abs_magnetization")
+        },
+        **{f"violation_{kind}": value for kind, value in violation.items()},
+    }
+
+
+def _encoders(settings: dict, sym: dict, seed: int) -> pd.DataFrame:
+    """Every encoder variant trained on each rule, and the rule itself, measured on the test set."""
+    import keras
+
+    from models.symmetry import build_symmetry_encoder, encoder_dense_kernel, train_fixed_budget
+    from transfer.analytic import block_spins, rule_weights
+
+    lattice, b = sym["lattice"], int(settings["b"])
+    n = int(settings["encoder_n_train"])
+    keep = sym["train"]["rank"] < n
+    x = sym["train"]["spins"][keep]
+    rows = []
+    for r, rule in enumerate(settings["encoder_rules"]):
+        y = block_spins(x.astype(np.int8), lattice, rule).astype(np.float32)
+        reference = _encoder_row(
+            _rule_model(lattice, rule),
+            rule_weights(lattice, rule),
+            lattice,
+            sym["test"],
+            rule,
+            settings,
+            seed,
+        )
+        rows.append({"seed": seed, "rule": rule, "variant": "rule", "n_train": 0, **reference})
+        for v, variant in enumerate(VARIANTS):
+            keras.utils.set_random_seed(int(seed))
+            model = build_symmetry_encoder(
+                variant,
+                int(settings["L"]),
+                b,
+                seed=int(seed) * 10 + v,
+                train_shifts=int(settings["train_shifts"]),
+                strength_scale=float(settings["encoder_strength_scale"]),
+                violation_floor=float(settings["encoder_violation_floor"]),
+            )
+            train_fixed_budget(
+                model,
+                x,
+                y,
+                steps=int(settings["encoder_steps"]),
+                batch_size=int(settings["encoder_batch_size"]),
+                learning_rate=float(settings["encoder_learning_rate"]),
+                seed=int(seed) * 1000 + r,
+                augment=variant == "augmented",
+                block=b,
+            )
+            row = _encoder_row(model, encoder_dense_kernel(model), lattice, sym["test"], rule, settings, seed)
+            rows.append({"seed": seed, "rule": rule, "variant": variant, "n_train": n, **row})
+    return pd.DataFrame(rows)
+
+
 def run_seed(settings: dict, seed: int) -> dict[str, pd.DataFrame]:
-    """All work of one seed: ensembles, C6 sweep, violations, C7 strengths, anisotropic check."""
+    """All work of one seed: ensembles, C6 sweep, violations, C7 strengths, anisotropic check, encoders."""
     import keras
 
     from models.evaluation import bayes_limit, evaluate_thermometer
@@ -331,11 +456,16 @@ def run_seed(settings: dict, seed: int) -> dict[str, pd.DataFrame]:
         "symmetry_violation": pd.DataFrame(violations),
         "symmetry_strengths": strengths,
         "symmetry_anisotropic_check": _anisotropic_check(settings, seed),
+        "symmetry_encoders": _encoders(settings, sym, seed),
     }
 
 
 def _family_rows(df: pd.DataFrame, family: str) -> pd.DataFrame:
     return df[df["family"] == family]
+
+
+def _rule_rows(df: pd.DataFrame, rule: str) -> pd.DataFrame:
+    return df[df["rule"] == rule]
 
 
 def claims(settings: dict) -> tuple[Claim, ...]:
@@ -372,6 +502,22 @@ def claims(settings: dict) -> tuple[Claim, ...]:
                 role="shown",
             )
         )
+    for rule in settings["encoder_rules"]:
+        for variant in VARIANTS[1:]:
+            c6.append(
+                Comparison(
+                    f"learned {rule} encoder, test sign agreement: {variant} - free_dense",
+                    "symmetry_encoders",
+                    "agreement",
+                    "variant",
+                    variant,
+                    "free_dense",
+                    role="shown",
+                    select=partial(_rule_rows, rule=rule),
+                    note=f"{settings['encoder_n_train']} training configurations per temperature; "
+                    "encoders have no Bayes limit, so they do not decide C6",
+                )
+            )
     c7 = []
     for family in _families(settings):
         if family["broken"] is None:
@@ -497,6 +643,8 @@ def report(tables: dict, settings: dict) -> list[str]:
             float_format=".4g",
         ),
         "",
+        *_encoder_report(tables["symmetry_encoders"], settings),
+        "",
         "What this can and cannot show: the Bayes limit is quoted only for the symmetric ensembles (h = 0, "
         "J_x = J_y, where the energy is sufficient and ln Z exact); for h != 0 the energy "
         "alone is not sufficient "
@@ -513,6 +661,97 @@ def report(tables: dict, settings: dict) -> list[str]:
         "2023), not their code.",
     ]
     return lines
+
+
+#: Columns of the encoder table in the report, in order.
+_ENCODER_COLUMNS = (
+    "agreement",
+    "agreement_ties",
+    "hoyer",
+    "gini",
+    "block_locality",
+    "mean_abs_correlation",
+    "probe_r2_energy",
+    "probe_r2_abs_magnetization",
+    "violation_translation",
+    "violation_d4",
+    "violation_z2",
+)
+
+
+def _encoder_report(enc: pd.DataFrame, settings: dict) -> list[str]:
+    """The learned RG encoder subsection: what was trained, the table, how to read it."""
+    L, b = settings["L"], settings["b"]
+    lines = [
+        f"**Learned RG encoders** on the same L = {L} ensembles, {b} × {b} blocks, N = {L * L} -> "
+        f"N/B = {(L // b) ** 2} tanh units, each variant trained for exactly "
+        f"{settings['encoder_steps']} Adam steps of {settings['encoder_batch_size']} (configuration, "
+        "block spins) pairs, learning rate "
+        f"{settings['encoder_learning_rate']}, squared error, on the first {settings['encoder_n_train']} "
+        "training configurations per temperature (no noisy inputs, unlike the main study's encoders, so "
+        "that only the symmetry differs). free_dense is the study's Dense(N/B) encoder; weight_shared one "
+        f"{b} × {b} filter and bias tiled over the blocks (a stride-{b} convolution); group_averaged the "
+        f"dense encoder averaged as g^-1 f(g s) over D4 × Z2 × translations by multiples of {b} (all "
+        f"{(L // b) ** 2} at evaluation, {settings['train_shifts']} random ones per training step); "
+        "augmented the dense encoder on pairs moved by one random group element (input and target); "
+        "soft_equivariant "
+        "one equivariance penalty per type with strengths a / (violation + b_floor), a = "
+        f"{settings['encoder_strength_scale']}, b_floor = {settings['encoder_violation_floor']}. Measured "
+        "on the test configurations: sign agreement with the rule (all blocks; tied blocks, sum 0), "
+        "Hoyer, Gini and block locality of the first-layer weights as a Dense kernel (the backbone's "
+        "for the wrappers; the tiled filter for weight_shared), mean |R_ij| and the degree-2 probe R² of "
+        "the binarised code (per temperature, then averaged), and the equivariance violation "
+        "mean |f(gs) - g·f(s)| of the tanh output per coarse unit. Row `rule` is the analytic rule "
+        "itself (outputs ±1, so its violations are 2 × the fraction of units that change). Mean over "
+        "seeds:",
+        "",
+    ]
+    for rule, rows in enc.groupby("rule", sort=False):
+        table = rows.groupby("variant", sort=False)[list(_ENCODER_COLUMNS)].mean()
+        lines += [f"Rule: {rule}", "", *_markdown(table), ""]
+    lines.append(
+        "How to read it: the rules themselves are translation- (by b) and flip-equivariant but not "
+        "D4-equivariant (decimation keeps one corner of the block; majority breaks ties with that corner), "
+        "so a D4-equivariant encoder (group_averaged) can agree with the rule on tied blocks only about half "
+        "the time, and augmenting with D4 moves teaches it label noise. The weight-shared encoder's "
+        "sparsity and block locality hold by construction (b² non-zero weights per unit); the dense "
+        "variants' are learned. These rows are shown beside C6, not decided: C6 concerns thermometers "
+        "and the Bayes limit."
+    )
+    return lines
+
+
+def _draw_encoders(tables: dict, stem) -> list:
+    from analysis.plots import _figure, _save
+
+    df = tables["symmetry_encoders"]
+    variants = ["rule", *VARIANTS]
+    rules = list(dict.fromkeys(df["rule"]))
+    fig, axes = _figure(1, 2, width=4.5, height=3.5)
+    x = np.arange(len(variants))
+    width = 0.8 / len(rules)
+    for i, rule in enumerate(rules):
+        rows = df[df["rule"] == rule].groupby("variant")["agreement"]
+        mean = rows.mean().reindex(variants)
+        sd = rows.std(ddof=1).reindex(variants).fillna(0.0)
+        offset = (i - (len(rules) - 1) / 2) * width
+        axes[0, 0].bar(x + offset, mean.values, width, yerr=sd.values, capsize=2, label=rule)
+    axes[0, 0].set_xticks(x, variants, rotation=30, ha="right")
+    axes[0, 0].set_ylabel("test sign agreement with the rule")
+    axes[0, 0].set_ylim(min(0.9, float(df["agreement"].min()) - 0.01), 1.0)
+    axes[0, 0].legend(fontsize=7)
+    ax = axes[0, 1]
+    width = 0.8 / len(SYMMETRY_TYPES)
+    first = df[df["rule"] == rules[0]]
+    floor = 1e-9
+    for i, kind in enumerate(SYMMETRY_TYPES):
+        mean = first.groupby("variant")[f"violation_{kind}"].mean().reindex(variants)
+        ax.bar(x + (i - 1) * width, np.maximum(mean.values, floor), width, label=kind)
+    ax.set_yscale("log")
+    ax.set_xticks(x, variants, rotation=30, ha="right")
+    ax.set_ylabel(f"equivariance violation ({rules[0]}), floor {floor:g}")
+    ax.legend(fontsize=7)
+    return _save(fig, stem)
 
 
 def _draw_efficiency(tables: dict, stem) -> list:
@@ -571,12 +810,21 @@ STUDY = SideStudy(
     defaults=DEFAULTS,
     profiles=PROFILES,
     own_files=("analysis/symmetry.py", "models/symmetry.py"),
-    sources=("ising", "models/evaluation.py", "models/layers.py"),
+    sources=(
+        "ising",
+        "models/evaluation.py",
+        "models/layers.py",
+        "transfer/learned.py",
+        "transfer/analytic.py",
+        "analysis/codes.py",
+        "analysis/sparsity.py",
+    ),
     run_seed=run_seed,
     claims=claims,
     report=report,
     figures=(
         SideFigure("symmetry_sample_efficiency", ("symmetry_efficiency",), _draw_efficiency),
         SideFigure("symmetry_strengths", ("symmetry_strengths",), _draw_strengths),
+        SideFigure("symmetry_encoders", ("symmetry_encoders",), _draw_encoders),
     ),
 )

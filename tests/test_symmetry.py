@@ -272,6 +272,167 @@ def test_retraining_a_compiled_model_from_reset_weights_repeats_the_first_run():
     assert np.std(first) > 0
 
 
+# ---- learned RG block encoders --------------------------------------------------------------
+
+
+def _block_elements(L, b):
+    return [
+        (tr, tc, k, flip)
+        for tr in range(L // b)
+        for tc in range(L // b)
+        for k in range(8)
+        for flip in (False, True)
+    ]
+
+
+def test_inverse_group_element_undoes_every_element():
+    from keras import ops
+
+    from models.symmetry import d4_inverse, group_element, inverse_group_element
+
+    x = _spins(2, 4, seed=1)
+    for r, c, k, flip in _block_elements(4, 1):
+        back = inverse_group_element(group_element(x, r, c, k, flip), r, c, k, flip)
+        np.testing.assert_array_equal(ops.convert_to_numpy(back), x)
+    assert [d4_inverse(k) for k in range(8)] == [0, 3, 2, 1, 4, 5, 6, 7]
+
+
+def test_group_averaged_encoder_is_equivariant_under_every_block_group_element():
+    """f(g s) = g·f(s) for all (L/b)² block shifts x D4 x Z2, to float precision; the free encoder is not."""
+    from keras import ops
+
+    from models.symmetry import build_symmetry_encoder, group_element, predict_codes
+
+    L, b = 4, 2
+    x = _spins(3, L, seed=2)
+    for variant, bound in (("group_averaged", 1e-6), ("free_dense", None)):
+        model = build_symmetry_encoder(variant, L, b, seed=1)
+        base = predict_codes(model, x).astype(np.float32)
+        worst = max(
+            np.max(
+                np.abs(
+                    predict_codes(model, ops.convert_to_numpy(group_element(x, r * b, c * b, k, flip)))
+                    - ops.convert_to_numpy(group_element(base, r, c, k, flip))
+                )
+            )
+            for r, c, k, flip in _block_elements(L, b)
+        )
+        assert worst < 1e-6 if bound else worst > 1e-2
+
+
+def test_block_rules_commute_with_block_shifts_and_flip_but_majority_ties_break_d4():
+    """The analytic rules are the equivariance reference: exact for shifts by b and the flip; of D4 only
+    the identity and the transpose (k = 4) keep each block's representative corner, the tie-breaker."""
+    from keras import ops
+
+    from models.symmetry import group_element
+    from transfer.analytic import block_spins
+
+    lattice = square(4, 2)
+    x = _spins(200, 4, seed=3)
+    y = block_spins(x.astype(np.int8), lattice, "majority").astype(np.float32)
+    for r, c, k, flip in _block_elements(4, 2):
+        moved = block_spins(
+            ops.convert_to_numpy(group_element(x, 2 * r, 2 * c, k, flip)), lattice, "majority"
+        )
+        acted = ops.convert_to_numpy(group_element(y, r, c, k, flip))
+        if k in (0, 4):
+            np.testing.assert_array_equal(moved, acted)
+        else:
+            assert np.any(moved != acted)
+
+
+def test_weight_shared_encoder_is_a_tiled_filter_and_its_dense_kernel_reproduces_it():
+    from models.symmetry import (
+        build_symmetry_encoder,
+        encoder_dense_kernel,
+        predict_codes,
+        symmetry_violation,
+    )
+
+    model = build_symmetry_encoder("weight_shared", 6, 2, seed=4)
+    assert model.count_params() == 5
+    kernel = encoder_dense_kernel(model)
+    assert kernel.shape == (36, 9) and np.count_nonzero(kernel) == 36
+    x = _spins(4, 6, seed=5)
+    bias = model.get_layer("coarse").get_weights()[1]
+    dense = np.tanh(x.reshape(4, -1) @ kernel + bias).reshape(4, 3, 3)
+    np.testing.assert_allclose(predict_codes(model, x), dense, atol=1e-6)
+    violation = symmetry_violation(model, x, block=2)
+    assert violation["translation"] < 1e-6 and violation["d4"] > 1e-3
+
+
+def test_equivariant_augmentation_moves_inputs_and_targets_by_the_same_element():
+    from keras import ops
+
+    from models.symmetry import group_element, random_group_elements
+    from transfer.analytic import block_spins
+
+    lattice = square(4, 2)
+    x = _spins(50, 4, seed=6)
+    x[:, 0, 0] = 1.0  # a marked site, to check that the same element moved both
+    y = block_spins(x.astype(np.int8), lattice, "decimation").astype(np.float32)
+    gx, gy = random_group_elements(x, seed=1, targets=y, block=2)
+    elements = _block_elements(4, 2)
+    images = np.stack([ops.convert_to_numpy(group_element(x, 2 * r, 2 * c, k, f)) for r, c, k, f in elements])
+    coarse = np.stack([ops.convert_to_numpy(group_element(y, r, c, k, f)) for r, c, k, f in elements])
+    same_x = np.all(images == gx[None], axis=(2, 3))  # (elements, n)
+    same_y = np.all(coarse == gy[None], axis=(2, 3))
+    assert np.all(np.any(same_x & same_y, axis=0))
+    assert not np.all(same_x[0])  # not the identity throughout
+    np.testing.assert_array_equal(random_group_elements(x, seed=1), random_group_elements(x, seed=1))
+
+
+def test_soft_equivariance_penalty_of_an_encoder_vanishes_for_the_group_averaged_backbone():
+    from keras import ops
+
+    from models.symmetry import SoftEquivariance, build_symmetry_encoder
+
+    x = ops.convert_to_tensor(_spins(8, 4, seed=7))
+
+    def penalties(variant):
+        backbone = build_symmetry_encoder(variant, 4, 2, seed=3)
+        layer = SoftEquivariance(backbone, block=2, seed=0)
+        layer.build(x.shape)
+        return ops.convert_to_numpy(layer.penalties(x, backbone(x)))
+
+    assert np.all(penalties("group_averaged") < 1e-10)
+    conv = penalties("weight_shared")
+    assert conv[0] < 1e-10 and conv[1] > 1e-6
+    assert np.all(penalties("free_dense")[:2] > 1e-4)
+
+
+def test_encoder_variants_learn_majority_and_round_trip(tmp_path):
+    import keras
+
+    from models.symmetry import VARIANTS, build_symmetry_encoder, predict_codes, train_fixed_budget
+    from transfer.analytic import block_spins
+
+    lattice = square(4, 2)
+    x = _spins(300, 4, seed=8)
+    y = block_spins(x.astype(np.int8), lattice, "majority").astype(np.float32)
+    for variant in VARIANTS:
+        model = build_symmetry_encoder(variant, 4, 2, seed=2, strength_scale=1e-2, violation_floor=1e-3)
+        before = np.mean(np.sign(predict_codes(model, x)) == y)
+        train_fixed_budget(
+            model,
+            x,
+            y,
+            steps=60,
+            batch_size=32,
+            learning_rate=0.01,
+            seed=1,
+            augment=variant == "augmented",
+            block=2,
+        )
+        after = np.mean(np.sign(predict_codes(model, x)) == y)
+        assert after >= max(before, 0.75), (variant, before, after)
+        path = tmp_path / f"{variant}.keras"
+        model.save(path)
+        loaded = keras.saving.load_model(path, safe_mode=True)
+        np.testing.assert_allclose(predict_codes(loaded, x[:20]), predict_codes(model, x[:20]), atol=1e-6)
+
+
 # ---- the side study ------------------------------------------------------------------------
 
 
@@ -296,6 +457,7 @@ def test_smoke_run_seed_tables_claims_report_and_figures(tmp_path):
         "symmetry_violation",
         "symmetry_strengths",
         "symmetry_anisotropic_check",
+        "symmetry_encoders",
     }
     for df in tables.values():
         assert "seed" in df.columns and len(df)
@@ -309,6 +471,17 @@ def test_smoke_run_seed_tables_claims_report_and_figures(tmp_path):
     assert set(lam["role"]) == {"reference", "broken", "exact"}
     assert np.allclose(lam.loc[lam["family"] == "symmetric", "fall"], 0.0)
     assert np.all(np.abs(tables["symmetry_anisotropic_check"]["z"]) < 5)
+    enc = tables["symmetry_encoders"].set_index(["rule", "variant"])
+    assert set(enc.index.get_level_values("variant")) == {"rule", *VARIANTS}
+    assert enc.loc[("majority", "rule"), "agreement"] == 1.0
+    assert (
+        enc.loc[
+            ("majority", "group_averaged"), ["violation_translation", "violation_d4", "violation_z2"]
+        ].max()
+        < 1e-5
+    )
+    assert enc.loc[("majority", "weight_shared"), "violation_translation"] < 1e-5
+    assert enc[["agreement", "hoyer", "mean_abs_correlation"]].notna().all().all()
     results = evaluate_claims(STUDY.claims(settings), tables)
     assert set(results) == {"C6", "C7"}
     for result in results.values():
