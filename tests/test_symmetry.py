@@ -111,6 +111,35 @@ def test_anisotropic_energy_agrees_with_enumeration(ratio, T, h):
     assert ens.energy.std() == pytest.approx(np.sqrt(var), rel=0.1)
 
 
+def test_anisotropic_kaufman_reduces_to_isotropic_and_matches_enumeration():
+    from ising.exact import kaufman_log_z, kaufman_log_z_anisotropic
+
+    beta = np.array([0.2, 0.4406868, 0.6, 1.2])
+    for L in (4, 6, 8):
+        np.testing.assert_allclose(kaufman_log_z_anisotropic(L, beta), kaufman_log_z(L, beta), rtol=1e-12)
+    lattice = anisotropic_square(4, ratio=0.5)
+    for T in (0.8, 1.2, 1.64, 2.0, 3.0, 5.0):
+        exact = enumerate_ising(lattice, 1.0 / T).log_z
+        assert kaufman_log_z_anisotropic(4, 1.0 / T, 1.0, 0.5) == pytest.approx(exact, rel=1e-10, abs=1e-10)
+        assert kaufman_log_z_anisotropic(4, 1.0 / T, 0.5, 1.0) == pytest.approx(exact, rel=1e-10, abs=1e-10)
+
+
+def test_anisotropic_specific_heat_peak_approaches_the_exact_critical_temperature():
+    """The peak of C = beta² d²ln Z/d beta² / N moves towards T_c(J_y/J_x = 0.5) roughly as 1/L."""
+    from ising.exact import kaufman_log_z_anisotropic
+
+    tc = anisotropic_critical_temperature(0.5)
+    T = np.linspace(1.3, 2.2, 901)
+    beta, step = 1.0 / T, 1e-4
+    offsets = []
+    for L in (8, 16, 32):
+        lnz = [kaufman_log_z_anisotropic(L, beta + d, 1.0, 0.5) for d in (-step, 0.0, step)]
+        heat = beta**2 * (lnz[0] - 2 * lnz[1] + lnz[2]) / step**2 / L**2
+        offsets.append(T[np.argmax(heat)] - tc)
+    assert offsets[0] > offsets[1] > offsets[2] > 0
+    assert offsets[2] < 0.02
+
+
 # ---- group actions and thermometer variants ---------------------------------------------
 
 
