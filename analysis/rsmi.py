@@ -1,18 +1,28 @@
 """Claim C10: a coarse-graining learned by maximising I(H : E) (RSMI), its estimator checks and verdict.
 
-Per seed (:func:`run_seed`): an ensemble on the square torus at T_c
+Per seed (:func:`run_seed`), at each temperature of a grid T/T_c
+(``temperature_ratios``, T_c included): an ensemble on the square torus
 (:func:`ising.sampling.sample_ensemble`); one (V, E) patch per block
-(:func:`transfer.rsmi.block_patches`); the RSMI filter Λ learned on the
-patches of the first configurations (:func:`transfer.rsmi.train_rsmi_filter`);
-then, on the patches of the other configurations, the InfoNCE bound on
-I(H : E) for the binarised RSMI, majority-rule and decimation block spins,
-with one critic each of the same shape, trained on the same batches and
-evaluated on the same held-out batches (paired errors).
+(:func:`transfer.rsmi.block_patches`); an RSMI filter Λ learned on the patches
+of half the configurations (:func:`transfer.rsmi.train_rsmi_filters`, one
+filter per temperature, trained side by side); then, on the patches of the
+other half, the InfoNCE bound on I(H : E) for the binarised RSMI, majority-rule
+and decimation block spins, with one critic each of the same shape, all
+trained on the same batches and evaluated on the same held-out batches (paired
+errors). The verdict reads T_c; the other temperatures are shown.
+
+The filter learned at T_c, tiled over every block, is the RSMI encoder
+(N -> N/B). It is measured like the main study's encoders: weight sparsity and
+block locality of its kernel (:func:`analysis.sparsity.sparsity_table`), the C2
+measures of its coarse lattice (:func:`coarse_code_rows`,
+:func:`analysis.codes.code_summary`), and its RG flow by energy matching with
+the fixed point β* (:func:`flow_tables`, :mod:`transfer.flow`), beside the same
+for majority rule and decimation.
 
 The estimator is checked per seed (:func:`estimator_checks`) on correlated
-Gaussian pairs, I = -½ ln(1 - ρ²), and on the 4 x 4 Ising torus, whose 2^16
-states are enumerated, so I(H : E) is exact for every filter (the learned one
-included), beside the plug-in count (Miller-Madow corrected) and the neural
+Gaussian pairs, I = -½ ln(1 - ρ²), and on the 4 x 4 Ising torus at T_c, whose
+2^16 states are enumerated, so I(H : E) is exact for every filter (the learned
+one included), beside the plug-in count (Miller-Madow corrected) and the neural
 bound from i.i.d. samples of the exact distribution; these pairs are estimated in
 the same model as the comparison (as many samples, the same batches and epochs).
 """
@@ -215,9 +225,10 @@ def flow_tables(maps: dict, lattice, settings: dict, seed: int) -> tuple[pd.Data
 
     Ensembles of ``settings["flow_configs"]`` configurations of the L x L torus
     at each β of ``settings["flow_betas"]`` are coarse-grained once by each map
-    (``maps``: name -> callable (spins int8 (n, L, L), lattice) -> coarse spins
-    (n, L/b, L/b), e.g. a binarised tiled filter, :func:`transfer.rsmi.rsmi_block_spins`)
-    and the coarse lattice's <s s>_nn is matched to Kaufman's
+    (``maps``: name -> an encoder of :func:`transfer.flow.rg_flow`, e.g. a callable
+    (spins int8 (n, L, L), lattice) -> coarse spins (n, L/b, L/b) such as a binarised
+    tiled filter, or an analytic rule's name) and the coarse lattice's <s s>_nn is
+    matched to Kaufman's
     exact curve of the (L/b) x (L/b) torus (:func:`transfer.flow.rg_flow`, method
     ``"energy"``; step 0 is the fine lattice matched to its own size, a check
     that β' = β). The fixed point β* is the crossing of β'(β) with β
