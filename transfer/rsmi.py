@@ -20,7 +20,8 @@ Ringel, Huber & Koch-Janusz, PRL 127, 240603 and PRE 104, 064106 (2021)).
 - :func:`infonce_mutual_information`: trains one critic per (code, environment)
   pair, all in one model on the same shuffled batches (so the estimates are
   paired), and evaluates the bound on held-out data.
-- :func:`train_rsmi_filter`: the filter and its critic trained jointly.
+- :func:`train_rsmi_filters`: each filter and its critic trained jointly (several
+  filters, e.g. one per temperature, side by side in one model).
 - :func:`tiled_encoder_weights`, :func:`rsmi_block_spins`: the filter tiled over
   every block, an N -> N/B encoder in the Dense kernel layout of the study's others.
 
@@ -44,7 +45,7 @@ __all__ = [
     "tiled_encoder_weights",
     "rsmi_block_spins",
     "infonce_mutual_information",
-    "train_rsmi_filter",
+    "train_rsmi_filters",
     "build_rsmi_model",
     "BlockFilter",
     "InfoNCEBound",
@@ -251,15 +252,16 @@ class ColumnSlice(keras.layers.Layer):
 
 
 class AnnealTemperature(keras.callbacks.Callback):
-    """Geometric annealing of a :class:`BlockFilter`'s τ from ``start`` to ``end`` over the epochs."""
+    """Geometric annealing of :class:`BlockFilter` layers' τ from ``start`` to ``end`` over the epochs."""
 
-    def __init__(self, layer, start: float, end: float, epochs: int):
+    def __init__(self, layers, start: float, end: float, epochs: int):
         super().__init__()
-        self.layer, self.start, self.end, self.epochs = layer, start, end, epochs
+        self.layers, self.start, self.end, self.epochs = list(layers), start, end, epochs
 
     def on_epoch_begin(self, epoch, logs=None):
         fraction = epoch / max(self.epochs - 1, 1)
-        self.layer.temperature.assign(self.start * (self.end / self.start) ** fraction)
+        for layer in self.layers:
+            layer.temperature.assign(self.start * (self.end / self.start) ** fraction)
 
 
 def _critic(env_input, code_dim: int, hidden: int, seed: int, name: str):
@@ -377,26 +379,36 @@ def infonce_mutual_information(
     }
 
 
-def build_rsmi_model(n_block_sites: int, n_env: int, *, n_hidden: int = 1, hidden: int = 32, seed: int = 0):
-    """The RSMI training model: input [V, E] -> per-sample InfoNCE terms of I(H : E).
+def build_rsmi_model(
+    n_block_sites: int, n_env: int, *, n_filters: int = 1, n_hidden: int = 1, hidden: int = 32, seed: int = 0
+):
+    """The RSMI training model: ``n_filters`` independent (filter, critic) pairs side by side.
 
-    Input float (batch, n_block_sites + n_env), the block spins V followed by the
-    environment E; V -> :class:`BlockFilter` (named ``"filter"``) -> H float
-    (batch, n_hidden); E -> critic. Output float (batch, 1); trained with the
-    loss -mean(output) (maximising the bound).
+    Input float (batch, n_filters * (n_block_sites + n_env)): for each filter k,
+    its block spins V_k followed by its environment E_k. V_k -> :class:`BlockFilter`
+    (named ``"filter_k"``) -> H_k float (batch, n_hidden); E_k -> its own critic.
+    Output float (batch, n_filters), the per-sample InfoNCE terms of I(H_k : E_k);
+    trained with the loss -mean(output). The pairs share no weights, so the
+    gradient of each pair's parameters is that of its own bound (divided by
+    ``n_filters``, to which Adam is insensitive): training them together is
+    training each alone on the same batches, at the cost of one model.
     """
-    patch = keras.Input((n_block_sites + n_env,), name="patch")
-    v = ColumnSlice(0, n_block_sites, name="block")(patch)
-    e = ColumnSlice(n_block_sites, n_block_sites + n_env, name="environment")(patch)
-    h = BlockFilter(n_hidden=n_hidden, seed=seed, name="filter")(v)
-    scores = _critic(e, n_hidden, hidden, seed + 1, "critic")
-    out = InfoNCEBound(name="bound")([h, scores])
+    width = n_block_sites + n_env
+    patch = keras.Input((n_filters * width,), name="patches")
+    bounds = []
+    for k in range(n_filters):
+        v = ColumnSlice(k * width, k * width + n_block_sites, name=f"block_{k}")(patch)
+        e = ColumnSlice(k * width + n_block_sites, (k + 1) * width, name=f"environment_{k}")(patch)
+        h = BlockFilter(n_hidden=n_hidden, seed=seed + 2 * k, name=f"filter_{k}")(v)
+        scores = _critic(e, n_hidden, hidden, seed + 2 * k + 1, f"critic_{k}")
+        bounds.append(InfoNCEBound(name=f"bound_{k}")([h, scores]))
+    out = bounds[0] if n_filters == 1 else keras.layers.Concatenate(name="bounds")(bounds)
     return keras.Model(patch, out, name="rsmi")
 
 
-def train_rsmi_filter(
-    V,
-    E,
+def train_rsmi_filters(
+    Vs,
+    Es,
     *,
     n_hidden: int = 1,
     hidden: int = 32,
@@ -408,16 +420,21 @@ def train_rsmi_filter(
     seed: int = 0,
     run_eagerly: bool = False,
 ) -> dict:
-    """Learn the RSMI filter Λ by maximising the InfoNCE bound on I(H : E), τ annealed.
+    """Learn one RSMI filter Λ per ensemble by maximising the InfoNCE bound on I(H : E), τ annealed.
+
+    The filters (one per (V, E) pair, e.g. one per temperature) are trained
+    independently but in one model (:func:`build_rsmi_model`), on batches made
+    of the same row indices of every pair.
 
     Parameters
     ----------
-    V : float (n, b*b), E : float (n, n_env)
-        Patches of :func:`block_patches` (rows in random order).
+    Vs : list of float (n, b*b), Es : list of float (n, n_env)
+        Patches of :func:`block_patches` (rows in random order), one pair per
+        filter, all with the same n, b and environment.
     n_hidden : int
         Coarse units per block (1: one block spin).
     hidden, epochs, batch_size, learning_rate, seed
-        Critic width, epochs, batch K, Adam step, seed of the initial filter and critic.
+        Critic width, epochs, batch K, Adam step, seed of the initial filters and critics.
     tau_start, tau_end : float > 0
         Filter temperature at the first and last epoch (geometric schedule).
     run_eagerly : bool
@@ -425,42 +442,56 @@ def train_rsmi_filter(
 
     Returns
     -------
-    dict with ``filter`` float64 (b*b, n_hidden) (unit-norm columns, sign fixed
-    so that each column sums to >= 0), ``initial_filter`` (same, before
-    training), ``history`` (per-epoch loss = -bound, epoch 0 untrained) and ``model``.
+    dict with ``filters`` float64 (n_filters, b*b, n_hidden) (unit-norm
+    columns, sign fixed so that each column sums to >= 0), ``initial_filters``
+    (same, before training), ``train_bound`` float64 (n_filters,) (the bound of
+    each trained pair on its training rows, τ at its final value), ``history``
+    (per-epoch loss = -mean bound over the pairs, epoch 0 untrained) and ``model``.
     """
     from models.training import fit_with_history
 
     if not 0 < tau_end <= tau_start:
         raise ValueError(f"need 0 < tau_end <= tau_start, got {tau_start!r}, {tau_end!r}")
-    V = np.asarray(V, dtype=np.float32)
-    E = np.asarray(E, dtype=np.float32)
-    _check_pairs([V], [E])
+    _check_pairs(list(Vs), list(Es))
+    shapes = {(np.shape(v)[1], np.shape(e)[1]) for v, e in zip(Vs, Es, strict=True)}
+    if len(shapes) != 1:
+        raise ValueError(f"every (V, E) pair must have one block and environment size, got {sorted(shapes)}")
+    (n_block_sites, n_env) = shapes.pop()
     K = int(batch_size)
-    n = len(V) // K * K
+    n = len(Vs[0]) // K * K
     if n < K:
-        raise ValueError(f"{len(V)} patches are fewer than one batch of {K}; sample more or lower batch_size")
+        raise ValueError(
+            f"{len(Vs[0])} patches are fewer than one batch of {K}; sample more or lower batch_size"
+        )
     keras.utils.set_random_seed(seed)
-    model = build_rsmi_model(V.shape[1], E.shape[1], n_hidden=n_hidden, hidden=hidden, seed=seed)
+    model = build_rsmi_model(
+        n_block_sites, n_env, n_filters=len(Vs), n_hidden=n_hidden, hidden=hidden, seed=seed
+    )
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate), loss=negative_bound, run_eagerly=run_eagerly
     )
-    layer = model.get_layer("filter")
-    initial = _unit_columns(layer.kernel.numpy())
-    anneal = AnnealTemperature(layer, tau_start, tau_end, epochs)
-    layer.temperature.assign(tau_start)
+    layers = [model.get_layer(f"filter_{k}") for k in range(len(Vs))]
+    initial = np.stack([_unit_columns(layer.kernel.numpy()) for layer in layers])
+    for layer in layers:  # epoch 0 (the untrained model) is evaluated at tau_start too
+        layer.temperature.assign(tau_start)
+    data = np.concatenate(
+        [np.asarray(a[:n], dtype=np.float32) for pair in zip(Vs, Es, strict=True) for a in pair],
+        axis=1,
+    )
     history = fit_with_history(
         model,
-        (np.concatenate([V[:n], E[:n]], axis=1), np.zeros((n, 1), np.float32)),
+        (data, np.zeros((n, 1), np.float32)),
         epochs=epochs,
         patience=None,
         batch_size=K,
         shuffle=True,
-        callbacks=(anneal,),
+        callbacks=(AnnealTemperature(layers, tau_start, tau_end, epochs),),
     )
+    terms = np.asarray(model.predict(data, batch_size=K, verbose=0), dtype=np.float64).reshape(n, -1)
     return {
-        "filter": _unit_columns(layer.kernel.numpy()),
-        "initial_filter": initial,
+        "filters": np.stack([_unit_columns(layer.kernel.numpy()) for layer in layers]),
+        "initial_filters": initial,
+        "train_bound": terms.mean(axis=0),
         "history": history,
         "model": model,
     }
