@@ -101,8 +101,8 @@ def majority_rule(spins, lattice: Lattice) -> np.ndarray:
     -------
     int8 (n, *lattice.coarse_shape), values ±1
     """
-    flat = _flat_spins(spins, lattice).astype(np.int32)
-    block_sum = flat[:, lattice.block_members()].sum(axis=2)
+    flat = _flat_spins(spins, lattice)
+    block_sum = flat[:, lattice.block_members()].sum(axis=2, dtype=np.int32)
     tie_breaker = flat[:, lattice.representatives]
     coarse = np.where(block_sum != 0, np.sign(block_sum), tie_breaker).astype(np.int8)
     return coarse.reshape(flat.shape[0], *lattice.coarse_shape)
