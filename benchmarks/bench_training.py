@@ -1,6 +1,6 @@
 """Time the study's training against a plain model.fit and the machine's matmul limit.
 
-    python benchmarks/bench_training.py [--L 32] [--n 2048] [--epochs 2] [--rounds 3]
+    python benchmarks/bench_training.py [--L 32] [--n 5400] [--epochs 6] [--rounds 3] [--threads 1]
 
 For every model family the study trains (dense and conv thermometers, learned
 RG encoder, autoencoder, RG encode-decode) at the quick profile's shapes and
@@ -8,21 +8,29 @@ batch sizes, each round times:
 
 - *study*: the study's own training call (``models.train_thermometer``,
   ``transfer.learned.train_rg_encoder`` / ``train_reconstruction``) on a
-  freshly built model for ``--epochs`` epochs (early stopping out of reach),
-  everything it does included: epoch-0 evaluation, validation passes, the
-  learning-rate schedule, graph tracing;
+  freshly built model for ``--epochs`` epochs (early stopping out of reach);
 - *plain fit*: ``model.fit`` of a fresh model of the same architecture on
   in-memory float32 NumPy arrays of the same shapes (Adam, MSE, same batch
   size, same epochs, no validation), what a user would write;
 - *matmul*: float32 NumPy matrix products of the family's Dense layer shapes
-  (batch x fan-in @ fan-in x fan-out, forward and both backward products) on
-  all cores, and one 2048 x 2048 product (the machine's limit).
+  (batch x fan-in @ fan-in x fan-out, forward and both backward products),
+  and one 2048 x 2048 product (the limit of the threads given).
 
-Rates are training samples per second (``n * epochs / seconds``) and GFLOP/s
-with the training cost of a sample counted as 3x its forward multiply-adds x 2
-for trainable layers (forward, input gradient, weight gradient) and 1x for
-frozen ones (Dense and Conv layers only; activations and the optimizer
-uncounted). Medians over ``--rounds`` rounds, written to benchmarks/TRAINING.md.
+Each training call is split into its steady rate and its fixed cost: the
+*epoch* time is the median time between the ends of consecutive epochs after
+the first (for the study it includes the epoch's validation pass and, for
+the learned encoder, the fresh noisy inputs it draws), and the *fixed* cost is
+the call's total minus ``epochs`` epoch times (graph tracing, the study's
+epoch-0 evaluation, building the data). Rates are training samples per
+second of an epoch and GFLOP/s with the training cost of a sample counted as
+3x its forward multiply-adds x 2 for trainable layers (forward, input gradient,
+weight gradient) and 1x for frozen ones (Dense and Conv layers only;
+activations and the optimizer uncounted).
+
+``--threads`` (default 1) sizes TensorFlow's and the BLAS thread pools, set
+before either is imported: the study's local pool gives each of its workers
+one core of a two-core machine, so one thread is what a training unit gets.
+Medians over ``--rounds`` rounds, written to benchmarks/TRAINING.md.
 """
 
 from __future__ import annotations
@@ -130,6 +138,46 @@ def build(family: str, lattice, seed: int):
     return build_rg_encode_decode(lattice, "decimation", seed=seed), transfer["batch_size"]
 
 
+class EpochClock:
+    """Records ``time.perf_counter()`` at the end of every epoch of any ``Model.fit`` while active."""
+
+    def __init__(self):
+        self.ends: list[float] = []
+
+    def __enter__(self):
+        import keras
+
+        clock, original = self, keras.Model.fit
+
+        class Ends(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                clock.ends.append(time.perf_counter())
+
+        def fit(model, *args, callbacks=None, **kwargs):
+            return original(model, *args, callbacks=[*(callbacks or []), Ends()], **kwargs)
+
+        self._restore = original
+        keras.Model.fit = fit
+        return self
+
+    def __exit__(self, *exc):
+        import keras
+
+        keras.Model.fit = self._restore
+
+
+def timed(fn, *args) -> tuple[float, float]:
+    """(total seconds, median seconds per epoch after the first) of ``fn(*args)``."""
+    with EpochClock() as clock:
+        started = time.perf_counter()
+        fn(*args)
+        total = time.perf_counter() - started
+    gaps = [b - a for a, b in zip(clock.ends, clock.ends[1:], strict=False)]
+    if not gaps:
+        raise ValueError("no epoch gaps: train at least two epochs")
+    return total, statistics.median(gaps)
+
+
 def study_fit(family: str, model, lattice, data: dict, batch: int, epochs: int) -> None:
     """The study's own training call for ``family``, for exactly ``epochs`` epochs."""
     from models import train_thermometer
@@ -182,34 +230,33 @@ def measure(args) -> tuple[list[dict], float]:
     for family in FAMILIES:
         times = {"study": [], "plain fit": []}
         for r in range(args.rounds):
-            keras.utils.set_random_seed(r)
-            model, batch = build(family, lattice, seed=r)
-            started = time.perf_counter()
-            study_fit(family, model, lattice, data, batch, args.epochs)
-            times["study"].append(time.perf_counter() - started)
-            model, batch = build(family, lattice, seed=r)
-            started = time.perf_counter()
-            plain_fit(family, model, data, batch, args.epochs)
-            times["plain fit"].append(time.perf_counter() - started)
+            for how, fit in (("study", study_fit), ("plain fit", plain_fit)):
+                keras.utils.set_random_seed(r)
+                model, batch = build(family, lattice, seed=r)
+                inputs = (lattice, data) if how == "study" else (data,)
+                times[how].append(timed(fit, family, model, *inputs, batch, args.epochs))
         flops = training_flops(model, lattice.n_sites)
         limit = matmul_rate(dense_shapes(model, batch, lattice.n_sites))
-        for how, seconds in times.items():
-            median = statistics.median(seconds)
-            rate = n * args.epochs / median
+        for how, measured in times.items():
+            epoch = statistics.median(e for _, e in measured)
+            fixed = statistics.median(total - args.epochs * e for total, e in measured)
+            rate = n / epoch
             rows.append(
                 {
                     "family": family,
                     "how": how,
                     "batch": batch,
                     "mflop_per_sample": flops / 1e6,
-                    "seconds": median,
+                    "epoch_seconds": epoch,
+                    "fixed_seconds": fixed,
                     "samples_per_s": rate,
                     "gflops": rate * flops / 1e9,
                     "shape_limit": limit,
                 }
             )
         print(
-            f"{family}: study {rows[-2]['gflops']:.2f}, plain {rows[-1]['gflops']:.2f}, "
+            f"{family}: study {rows[-2]['gflops']:.2f} (fixed {rows[-2]['fixed_seconds']:.1f} s), "
+            f"plain {rows[-1]['gflops']:.2f} (fixed {rows[-1]['fixed_seconds']:.1f} s), "
             f"matmul {limit:.1f} GFLOP/s",
             flush=True,
         )
@@ -227,39 +274,46 @@ def write(rows: list[dict], peak: float, args, start_load: str, end_load: str, s
     import numpy as np
     import tensorflow as tf
 
+    loaded = max(float(x) if x != "unknown" else 0 for x in (start_load, end_load)) > args.threads
     lines = [
         "# Training benchmark",
         "",
         f"Measured with `python benchmarks/bench_training.py --L {args.L} --n {args.n} "
-        f"--epochs {args.epochs} --rounds {args.rounds}` ({time.strftime('%Y-%m-%d')}, {seconds:.0f} s). "
+        f"--epochs {args.epochs} --rounds {args.rounds} --threads {args.threads}` "
+        f"({time.strftime('%Y-%m-%d')}, {seconds:.0f} s). "
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, "
         f"load average {start_load} at the start and {end_load} at the end; Python "
         f"{platform.python_version()}, NumPy {np.__version__}, TensorFlow {tf.__version__}.",
         "",
         *(
             [
-                "The machine was shared with other work at the time (other test runs and studies; "
-                "load averages above): every rate is a lower bound of what the code does on a quiet machine, "
-                "and the ratios between columns are noisier than the medians suggest.",
+                "The machine was busier than the threads asked for at the time (load averages above): "
+                "every rate is a lower bound of what the code does on a quiet machine, and the ratios "
+                "between columns are noisier than the medians suggest.",
                 "",
             ]
-            if max(float(x) if x != "unknown" else 0 for x in (start_load, end_load)) > 1
+            if loaded
             else []
         ),
         f"Square lattice L = {args.L} (N = {args.L**2} spins, 2x2 blocks), {args.n} random +-1 training "
         "configurations (the rates depend on shapes, not on the spins), the quick profile's "
-        "architectures and batch sizes. *study* is the study's own training call (epoch-0 evaluation, "
-        "validation passes and graph tracing included); *plain fit* is `model.fit` of the same "
-        "architecture on in-memory float32 arrays (Adam, MSE, no validation); *matmul limit* is "
-        "float32 NumPy products of the family's Dense shapes (forward and both backward products) "
-        "on all cores. GFLOP/s count 2 x multiply-adds of Dense and Conv layers, x3 for trainable "
-        "layers and x1 for frozen ones, per training sample. Medians of the rounds.",
+        f"architectures and batch sizes, {args.threads} thread(s) for TensorFlow and BLAS. *study* is "
+        "the study's own training call; *plain fit* is `model.fit` of the same architecture on "
+        "in-memory float32 arrays (Adam, MSE, no validation). *Epoch* rates are from the median time "
+        "between consecutive epochs after the first (the study's include its validation pass); "
+        "*fixed* is the rest of the call (graph tracing, the study's epoch-0 evaluation). "
+        "*Matmul limit* is float32 NumPy products of the family's Dense shapes (forward and both "
+        "backward products) on the same threads. GFLOP/s count 2 x multiply-adds of Dense and Conv "
+        "layers, x3 for trainable layers and x1 for frozen ones, per training sample. Medians of the "
+        "rounds.",
         "",
-        f"Machine limit: a 2048 x 2048 float32 NumPy matrix product on all cores runs at {peak:.1f} GFLOP/s.",
+        f"Machine limit: a 2048 x 2048 float32 NumPy matrix product on {args.threads} thread(s) runs at "
+        f"{peak:.1f} GFLOP/s.",
         "",
-        "| family | batch | MFLOP / sample | study: samples/s | study: GFLOP/s | plain fit: samples/s "
-        "| plain fit: GFLOP/s | matmul limit of the shapes, GFLOP/s | study / limit |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| family | batch | MFLOP / sample | study: samples/s | study: GFLOP/s | study: fixed s "
+        "| plain fit: samples/s | plain fit: GFLOP/s | plain fit: fixed s "
+        "| matmul limit of the shapes, GFLOP/s | study / limit | study / plain fit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for family in FAMILIES:
         study, plain = (
@@ -267,8 +321,9 @@ def write(rows: list[dict], peak: float, args, start_load: str, end_load: str, s
         )
         lines.append(
             f"| {family} | {study['batch']} | {study['mflop_per_sample']:.3f} | {study['samples_per_s']:.0f} "
-            f"| {study['gflops']:.2f} | {plain['samples_per_s']:.0f} | {plain['gflops']:.2f} "
-            f"| {study['shape_limit']:.1f} | {study['gflops'] / study['shape_limit']:.0%} |"
+            f"| {study['gflops']:.2f} | {study['fixed_seconds']:.1f} | {plain['samples_per_s']:.0f} "
+            f"| {plain['gflops']:.2f} | {plain['fixed_seconds']:.1f} | {study['shape_limit']:.1f} "
+            f"| {study['gflops'] / study['shape_limit']:.0%} | {study['gflops'] / plain['gflops']:.0%} |"
         )
     path = ROOT / "benchmarks" / "TRAINING.md"
     path.write_text("\n".join(lines) + "\n")
@@ -278,13 +333,19 @@ def write(rows: list[dict], peak: float, args, start_load: str, end_load: str, s
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--L", type=int, default=32, help="linear size of the square lattice")
-    parser.add_argument("--n", type=int, default=2048, help="training configurations")
-    parser.add_argument("--epochs", type=int, default=2, help="epochs a round trains")
+    parser.add_argument("--n", type=int, default=5400, help="training configurations (quick: 27 x 200)")
+    parser.add_argument("--epochs", type=int, default=6, help="epochs a round trains (>= 2)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per family (medians reported)")
+    parser.add_argument("--threads", type=int, default=1, help="TensorFlow and BLAS threads")
     args = parser.parse_args(argv)
-    for name in ("L", "n", "epochs", "rounds"):
+    for name in ("L", "n", "rounds", "threads"):
         if getattr(args, name) < 1:
             raise SystemExit(f"error: --{name} must be >= 1")
+    if args.epochs < 2:
+        raise SystemExit("error: --epochs must be >= 2 to separate the epoch time from the fixed cost")
+    for name in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = str(args.threads)
+    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
     start_load, started = load_average(), time.perf_counter()
     rows, peak = measure(args)
     path = write(rows, peak, args, start_load, load_average(), time.perf_counter() - started)
