@@ -54,12 +54,17 @@ def local_workers(workers: int | None) -> int:
 
 
 def thread_environment(workers: int, cores: int | None = None) -> dict[str, str]:
-    """Environment variables giving each of ``workers`` processes ``max(1, cores // workers)`` threads."""
+    """Environment variables giving each of ``workers`` processes ``max(1, cores // workers)`` threads.
+
+    Also lets TensorFlow allocate GPU memory as it needs it, so workers can share a GPU.
+    """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     threads = max(1, (cores or default_workers()) // workers)
     env = {name: str(threads) for name in THREAD_VARIABLES}
     env["TF_NUM_INTEROP_THREADS"] = "1"
+    # On a machine with a GPU, TensorFlow in each worker would otherwise reserve all its memory.
+    env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
     return env
 
 
@@ -98,8 +103,13 @@ def _init_worker(env: dict[str, str], registry: tuple[tuple[str, str], ...]) -> 
             register_lattice(name, builder)
 
 
-def _call(fn: Callable, kwargs: dict) -> None:
+def _call(fn: Callable, kwargs: dict) -> float:
+    """Run one unit in a worker; returns the CPU seconds the worker spent on it (all its threads)."""
+    import time
+
+    started = time.process_time()
     fn(**kwargs)
+    return time.process_time() - started
 
 
 #: The open pool and its (workers, lattice registry), reused by later calls with the same ones.
@@ -140,37 +150,66 @@ def run_pool(
     desc: str,
     workers: int,
     progress: bool = True,
-) -> None:
+    needs: Sequence[Sequence[int]] | None = None,
+    on_done: Callable[[int, float, float, float], None] | None = None,
+) -> list[tuple[float, float]]:
     """Run ``fn(**kwargs)`` for every ``(label, fn, kwargs)`` in ``calls`` on ``workers`` processes.
 
-    ``fn`` must be a module-level function and ``kwargs`` picklable. The first
-    failure cancels the units not yet started, waits for the running ones and
-    is re-raised with its unit's label added as a note (``"<desc> unit
-    '<label>' failed"``). The pool stays open for the next call with as many
-    ``workers`` and the same registered lattices (see the module docstring).
+    ``fn`` must be a module-level function and ``kwargs`` picklable. At most
+    ``workers`` calls are in flight; ``needs[i]`` lists the indices of the
+    calls that must have finished before call ``i`` starts, and of the calls
+    that are ready, the one earliest in ``calls`` starts first (so the caller
+    orders them by priority). The first failure cancels the calls not yet
+    started, waits for the running ones and is re-raised with its unit's
+    label added as a note (``"<desc> unit '<label>' failed"``). The pool
+    stays open for the next call with as many ``workers`` and the same
+    registered lattices (see the module docstring).
+
+    Returns ``(start, end)`` of every call (``time.perf_counter`` of this
+    process at submission and at completion); ``on_done(i, start, end, cpu)``
+    is called as each call finishes, with ``cpu`` the CPU seconds its worker
+    spent on it.
     """
-    from concurrent.futures import FIRST_EXCEPTION, wait
+    import time
+    from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
 
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    needs = [set(n) for n in needs] if needs is not None else [set() for _ in calls]
+    if len(needs) != len(calls):
+        raise ValueError(f"needs has {len(needs)} entries for {len(calls)} calls")
     pool = _pool(workers)
     bar = progress_bar(len(calls), f"{desc} ({workers} workers)", progress, unit="task")
-    labels = {pool.submit(_call, fn, kwargs): label for label, fn, kwargs in calls}
-    pending = set(labels)
+    waiting, running, finished = list(range(len(calls))), {}, set()
+    times: list[tuple[float, float]] = [(0.0, 0.0)] * len(calls)
     try:
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+        while waiting or running:
+            while len(running) < workers:
+                ready = next((i for i in waiting if needs[i] <= finished), None)
+                if ready is None:
+                    break
+                waiting.remove(ready)
+                label, fn, kwargs = calls[ready]
+                running[pool.submit(_call, fn, kwargs)] = (ready, time.perf_counter())
+            if not running:
+                raise ValueError(f"{desc}: units {waiting[:3]} wait on units that never run (a cycle)")
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
+                index, start = running.pop(future)
                 err = future.exception()
                 if err is not None:
-                    err.add_note(f"{desc} unit {labels[future]!r} failed")
+                    err.add_note(f"{desc} unit {calls[index][0]!r} failed")
                     raise err
+                times[index] = (start, time.perf_counter())
+                finished.add(index)
                 bar.update(1)
+                if on_done is not None:
+                    on_done(index, *times[index], future.result())
     except BaseException as err:
-        for future in pending:
+        for future in running:
             future.cancel()
-        wait(pending)
+        wait(running)
         if isinstance(err, BrokenProcessPool):
             err.add_note(
                 "a worker process died: out of memory, killed, or started from a script that runs "
@@ -182,3 +221,4 @@ def run_pool(
         raise
     finally:
         bar.close()
+    return times

@@ -181,6 +181,25 @@ def _side_sections(tables: Path, config: dict) -> list[tuple[str, list[str]]]:
     return out
 
 
+def _stage_time_lines(stage_times: dict) -> list[str]:
+    """The stage-times table; with a local pool the work stages overlap, which it says."""
+    lines = ["## Stage times", ""]
+    if any("worker_seconds" in t for t in stage_times.values()):
+        lines += [
+            "The work stages ran as one graph on the local workers, so they overlap: *seconds* is "
+            "the wall time from a stage's first unit starting to its last ending, *worker seconds* "
+            "the sum of its units' times and *CPU / span* the CPU time of its units over its span "
+            "(the cores the stage kept busy).",
+            "",
+        ]
+    lines += ["| stage | seconds | worker seconds | CPU / span | units run |", "|---|---|---|---|---|"]
+    for stage, t in stage_times.items():
+        worker = f"{t['worker_seconds']:.1f}" if "worker_seconds" in t else ""
+        busy = f"{t['cpu_seconds'] / t['seconds']:.2f}" if t.get("cpu_seconds") and t["seconds"] > 0 else ""
+        lines.append(f"| {stage} | {t['seconds']:.1f} | {worker} | {busy} | {t.get('ran', '')} |")
+    return lines
+
+
 def write_report(run: Path, config: dict, stage_times: dict, tc: float | None) -> dict:
     """Write ``report.md`` and ``metrics.json`` into the run folder; returns the metrics."""
     tables = run / "tables"
@@ -208,8 +227,7 @@ def write_report(run: Path, config: dict, stage_times: dict, tc: float | None) -
         *(lines for _study, lines in side),
         ["## Figures", ""]
         + [f"![{f.stem}](figures/{f.name})\n" for f in sorted((run / "figures").glob("*.png"))],
-        ["## Stage times", "", "| stage | seconds | units run |", "|---|---|---|"]
-        + [f"| {s} | {t['seconds']:.1f} | {t.get('ran', '')} |" for s, t in stage_times.items()],
+        _stage_time_lines(stage_times),
     ]
     (run / "report.md").write_text("\n\n".join("\n".join(s) for s in sections if s) + "\n")
     metrics = {

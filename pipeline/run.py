@@ -26,7 +26,7 @@ from .collect import collect_tables, table_names
 from .parallel import local_workers
 from .plan import StudyPlan, make_plan
 from .stages import measure_stage, sample_stage, side_stage, thermometer_stage, transfer_stage
-from .store import Store, file_digest, run_tasks
+from .store import Store, file_digest, run_graph, run_tasks
 
 __all__ = ["STAGES", "LOCK", "SCHEDULER_TIMEOUT", "run_study", "prepare_output", "study_identity"]
 
@@ -185,8 +185,8 @@ def _connect(scheduler: str | None, timeout: float = SCHEDULER_TIMEOUT):
     return result["client"]
 
 
-def _work_stage(stage, plan, store, index, only, force, client, progress, workers=1) -> str | None:
-    """Plan one work stage into ``index`` and run its missing units when selected; None if skipped."""
+def _plan_stage(stage, plan, store, index, only, force) -> list | None:
+    """Plan one work stage into ``index``; its tasks when it is selected to run, else None."""
     name, planner = PLANNERS[stage]
     tasks, index[name] = planner(plan, store, index)
     if only is not None and only != stage:
@@ -200,8 +200,24 @@ def _work_stage(stage, plan, store, index, only, force, client, progress, worker
     if force:
         for task in tasks:
             shutil.rmtree(store.path(task.kind, task.key), ignore_errors=True)
-    ran = run_tasks(store, tasks, stage, client=client, progress=progress, workers=workers)
-    return ran, f"{ran} of {len(tasks)} units run"
+    return tasks
+
+
+def _run_work(selected, store, client, progress, log, workers) -> dict[str, dict]:
+    """Run the selected work stages: one graph on the local pool, or stage after stage.
+
+    With several local workers (no Dask scheduler) the stages' units run as one
+    graph (:func:`pipeline.store.run_graph`); otherwise each stage runs in turn.
+    """
+    if client is None and workers > 1:
+        return run_graph(store, selected, workers, progress=progress, log=log)
+    times = {}
+    for stage, tasks in selected:
+        started = time.perf_counter()
+        ran = run_tasks(store, tasks, stage, client=client, progress=progress, workers=workers)
+        times[stage] = {"ran": ran, "seconds": time.perf_counter() - started}
+        log(f"[{stage}] {ran} of {len(tasks)} units run in {times[stage]['seconds']:.1f} s")
+    return times
 
 
 def run_study(
@@ -249,31 +265,34 @@ def _run_locked(
     timings_path = run / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
     client = _connect(scheduler, scheduler_timeout)
-    index = {}
+    index, selected = {}, []
     try:
-        for stage in STAGES:
-            started = time.perf_counter()
-            if stage in PLANNERS:
-                done = _work_stage(stage, plan, store, index, only, force, client, progress, workers)
-            elif only is not None and only != stage:
-                continue
-            elif stage == "plot":
-                ran = _plot(run, plan, index, force)
-                done = ran, "figures drawn" if ran else "figures up to date"
-            else:
-                ran = _report(run, plan, timings, force)
-                done = ran, "report written" if ran else "report up to date"
-            if done is None:
-                continue
-            ran, detail = done
-            seconds = time.perf_counter() - started
-            if ran or stage not in timings:
-                timings[stage] = {"seconds": seconds, "ran": int(ran)}
-                _write_json(timings_path, timings)
-            log(f"[{stage}] {detail} in {seconds:.1f} s")
+        for stage in PLANNERS:
+            tasks = _plan_stage(stage, plan, store, index, only, force)
+            if tasks is not None:
+                selected.append((stage, tasks))
+        for stage, times in _run_work(selected, store, client, progress, log, workers).items():
+            if times["ran"] or stage not in timings:
+                timings[stage] = times
+        _write_json(timings_path, timings)
     finally:
         if client is not None:
             client.close()
+    for stage in STAGES:
+        if stage in PLANNERS or (only is not None and only != stage):
+            continue
+        started = time.perf_counter()
+        if stage == "plot":
+            ran = _plot(run, plan, index, force)
+            detail = "figures drawn" if ran else "figures up to date"
+        else:
+            ran = _report(run, plan, timings, force)
+            detail = "report written" if ran else "report up to date"
+        seconds = time.perf_counter() - started
+        if ran or stage not in timings:
+            timings[stage] = {"seconds": seconds, "ran": int(ran)}
+            _write_json(timings_path, timings)
+        log(f"[{stage}] {detail} in {seconds:.1f} s")
     return timings
 
 

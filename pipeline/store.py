@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ising.progress import progress_bar
 
-__all__ = ["key_of", "file_digest", "folder_files", "Store", "Task", "run_tasks"]
+__all__ = ["key_of", "file_digest", "folder_files", "Store", "Task", "run_tasks", "task_needs", "run_graph"]
 
 MARKER = "_entry.json"
 
@@ -254,6 +254,118 @@ def run_tasks(
         bar.update(1)
     bar.close()
     return len(todo)
+
+
+def _strings(value):
+    """Every string inside nested dicts, lists and tuples."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
+
+
+def task_needs(store: Store, tasks: Sequence[Task]) -> list[set[int]]:
+    """For each task, the indices of the tasks in ``tasks`` whose entries it reads.
+
+    A task reads an entry when one of its arguments is a path inside the
+    entry's folder (``<root>/<kind>/<key>``): the planners hand every unit the
+    paths of what it reads, and nothing else of the store.
+    """
+    root = str(store.root) + os.sep
+    owner = {(t.kind, t.key): i for i, t in enumerate(tasks)}
+    needs = []
+    for i, task in enumerate(tasks):
+        found = set()
+        for text in _strings(task.kwargs):
+            if text.startswith(root):
+                parts = text[len(root) :].split(os.sep)
+                j = owner.get(tuple(parts[:2])) if len(parts) >= 2 else None
+                if j is not None and j != i:
+                    found.add(j)
+        needs.append(found)
+    return needs
+
+
+def run_graph(
+    store: Store,
+    stages: Sequence[tuple[str, Sequence[Task]]],
+    workers: int,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, dict]:
+    """Run the missing units of several stages on a local pool, each as soon as what it reads exists.
+
+    The stages' units form one graph (:func:`task_needs`): a thermometer
+    starts when its ensembles are sampled, not when every ensemble is, and
+    units of independent stages fill the workers that would otherwise wait.
+    Of the units ready to start, those with the most units depending on them
+    (directly or not) go first, then earlier stages. Every unit is the same
+    call as in :func:`run_tasks`, so the store ends up the same.
+
+    Returns ``{stage: {"ran", "seconds", "worker_seconds", "cpu_seconds"}}``:
+    units run, wall time from the stage's first unit starting to its last one
+    ending (stages overlap, so these do not add up to the run's time), the sum
+    of its units' wall times and of the CPU time their workers spent on them.
+    Each stage is logged as its last unit finishes.
+    """
+    from .parallel import run_pool
+
+    todo, stage_of = [], []
+    for s, (_stage, tasks) in enumerate(stages):
+        missing = [t for t in tasks if not store.has(t.kind, t.key)]
+        todo += missing
+        stage_of += [s] * len(missing)
+    needs = task_needs(store, todo)
+    dependents = [set() for _ in todo]
+    for i, need in enumerate(needs):
+        for j in need:
+            dependents[j].add(i)
+    below: dict[int, set[int]] = {}
+
+    def descendants(i: int) -> set[int]:
+        if i not in below:
+            below[i] = set().union(*({j} | descendants(j) for j in dependents[i]))
+        return below[i]
+
+    for i in range(len(todo)):
+        descendants(i)
+    order = sorted(range(len(todo)), key=lambda i: (-len(below[i]), stage_of[i], i))
+    position = {i: k for k, i in enumerate(order)}
+    calls = [(todo[i].label or f"{todo[i].kind}-{todo[i].key}", todo[i].fn, todo[i].kwargs) for i in order]
+    totals = [len(tasks) for _, tasks in stages]
+    left = [stage_of.count(s) for s in range(len(stages))]
+    spans: list[list[float]] = [[] for _ in stages]
+    result = {
+        stage: {"ran": 0, "seconds": 0.0, "worker_seconds": 0.0, "cpu_seconds": 0.0} for stage, _ in stages
+    }
+    for s, (stage, _) in enumerate(stages):
+        if not left[s]:
+            log(f"[{stage}] 0 of {totals[s]} units run")
+
+    def done(k: int, start: float, end: float, cpu: float) -> None:
+        s = stage_of[order[k]]
+        stage = stages[s][0]
+        entry = result[stage]
+        entry["ran"] += 1
+        entry["worker_seconds"] += end - start
+        entry["cpu_seconds"] += cpu
+        spans[s] += [start, end]
+        entry["seconds"] = max(spans[s]) - min(spans[s])
+        left[s] -= 1
+        if not left[s]:
+            log(
+                f"[{stage}] {entry['ran']} of {totals[s]} units run in {entry['seconds']:.1f} s "
+                f"({entry['worker_seconds']:.1f} s of worker time, {entry['cpu_seconds']:.1f} s of CPU)"
+            )
+
+    if calls:
+        ordered_needs = [{position[j] for j in needs[i]} for i in order]
+        run_pool(calls, "units", workers, progress, needs=ordered_needs, on_done=done)
+    return result
 
 
 def _call(fn: Callable, kwargs: dict):

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.parallel import local_workers, thread_environment
-from pipeline.store import Store, Task, run_tasks
+from pipeline.store import Store, Task, run_graph, run_tasks, task_needs
 
 # Worker processes import this module to find the units below: keep its imports light.
 
@@ -63,6 +63,68 @@ def test_a_failing_unit_is_named_and_leaves_no_entry(tmp_path):
     assert not store.has("squares", "k7")
     assert not (store.root / "squares" / "k7").exists()
     assert not list((store.root / "squares").glob(".tmp-*"))
+
+
+def sum_entry(store_root: str, key: str, parts: list) -> None:
+    """A unit that reads other entries' values (paths inside them) and stores their sum."""
+
+    def work(folder: Path):
+        total = sum(int(Path(p).read_text()) for p in parts)  # fails if a part is not built yet
+        (folder / "value.txt").write_text(str(total))
+        return {"sum": total}
+
+    Store(store_root).build("sums", key, {"parts": parts}, work)
+
+
+def sum_task(store: Store, key: str, parts: list) -> Task:
+    paths = [str(store.path(kind, k) / "value.txt") for kind, k in parts]
+    return Task(
+        "sums", key, sum_entry, {"store_root": str(store.root), "key": key, "parts": paths}, label=key
+    )
+
+
+def test_task_needs_finds_the_entries_a_unit_reads_from_its_arguments(tmp_path):
+    store = Store(tmp_path / "store")
+    squares = tasks(store, range(3))
+    todo = [
+        *squares,
+        sum_task(store, "s01", [("squares", "k0"), ("squares", "k1")]),
+        sum_task(store, "s2", []),
+    ]
+    todo.append(sum_task(store, "top", [("sums", "s01"), ("squares", "k2")]))
+    assert task_needs(store, todo) == [set(), set(), set(), {0, 1}, set(), {3, 2}]
+
+
+def test_graph_runs_each_unit_after_what_it_reads_and_times_the_stages(tmp_path):
+    store, log = Store(tmp_path / "store"), []
+    # listed dependents first: run in list order, they would read entries that do not exist yet
+    stages = [
+        ("top", [sum_task(store, "top", [("sums", "s01"), ("sums", "s23")])]),
+        (
+            "pairs",
+            [
+                sum_task(store, "s01", [("squares", "k0"), ("squares", "k1")]),
+                sum_task(store, "s23", [("squares", "k2"), ("squares", "k3")]),
+            ],
+        ),
+        ("squares", tasks(store, range(4))),
+    ]
+    times = run_graph(store, stages, workers=2, progress=False, log=log.append)
+    assert (store.path("sums", "top") / "value.txt").read_text() == str(0 + 1 + 4 + 9)
+    assert {s: t["ran"] for s, t in times.items()} == {"top": 1, "pairs": 2, "squares": 4}
+    assert all(t["seconds"] > 0 and t["worker_seconds"] > 0 and t["cpu_seconds"] >= 0 for t in times.values())
+    assert [line.split("]")[0] for line in log] == ["[squares", "[pairs", "[top"]
+    again = run_graph(store, stages, workers=2, progress=False, log=log.append)
+    assert all(t["ran"] == 0 for t in again.values())
+
+
+def test_units_waiting_on_each_other_are_refused(tmp_path):
+    from pipeline.parallel import run_pool
+
+    store = Store(tmp_path / "store")
+    calls = [(t.label, t.fn, t.kwargs) for t in tasks(store, range(2))]
+    with pytest.raises(ValueError, match="wait on units that never run"):
+        run_pool(calls, "cycle", 2, progress=False, needs=[[1], [0]])
 
 
 def test_thread_environment_splits_the_cores_and_refuses_zero_workers():
