@@ -893,7 +893,11 @@ def _broken_bayes_report(eff: pd.DataFrame, settings: dict) -> list[str]:
         "family's test chains, beside the same variant on the symmetric ensembles (mean over seeds). "
         "The group-averaged model is exactly D4-invariant, so it cannot compute E itself, only "
         "functions symmetric under E_x <-> E_y; augmentation trains on rotated configurations "
-        "labelled with the unrotated beta. No ratio is given for the field family (h != 0).",
+        "labelled with the unrotated beta. A ratio close to the symmetric one would say the "
+        "restriction costs little here (plausibly because the strong bonds are nearly always the "
+        "more satisfied ones, so the unordered pair (E_x, E_y) fixes E); the limit of "
+        "D4-invariant estimators itself is not computed. No ratio is given for the field family "
+        "(h != 0): the energy alone is not sufficient there and no exact ln Z with a field exists.",
         "",
     ]
     if not families:
