@@ -171,16 +171,15 @@ def test_bayes_limit_of_the_anisotropic_torus_is_the_posterior_with_the_enumerat
 
     lattice = anisotropic_square(4, ratio=0.5)
     grid = np.array([0.4, 0.6, 0.9])
-    energy = np.concatenate(
-        [sample_ensemble(lattice, 1.0 / b, 50, seed=k, pilot_taus=50).energy for k, b in enumerate(grid)]
-    )
+    # the posterior is a function of E alone: any energies in the spectrum serve
+    energy = np.linspace(-24.0, -4.0, 150)
     beta = np.repeat(grid, 50)
     limit = bayes_limit(exact_lattice(lattice), energy, beta)
     assert limit.available
-    enumerated = np.array([enumerate_ising(lattice, b).log_z for b in grid])
+    enumerated = enumerate_ising(lattice, grid).log_z
     np.testing.assert_allclose(limit.beta_hat, bayes_beta_estimate(energy, grid, enumerated), rtol=1e-10)
     # the isotropic ln Z is a different posterior: the anisotropy matters
-    isotropic = np.array([enumerate_ising(square(4), b).log_z for b in grid])
+    isotropic = enumerate_ising(square(4), grid).log_z
     assert np.max(np.abs(limit.beta_hat - bayes_beta_estimate(energy, grid, isotropic))) > 1e-2
     assert not bayes_limit(lattice, energy, beta).available
     assert not bayes_limit(exact_lattice(lattice), energy, beta, h=0.3).available
