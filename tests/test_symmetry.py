@@ -140,6 +140,53 @@ def test_anisotropic_specific_heat_peak_approaches_the_exact_critical_temperatur
     assert offsets[2] < 0.02
 
 
+def test_anisotropic_energy_by_central_difference_lies_within_its_error_bound():
+    """J_x = J_y against Kaufman's analytic derivative at L = 16 (T_c included); J_y/J_x = 0.5 on 4 x 4
+    against enumeration."""
+    from analysis.symmetry import anisotropic_energy_per_spin
+    from ising.exact import kaufman_energy_per_spin
+
+    for T in (1.2, 1.6410, 2.0, 2.0 / np.log(1 + np.sqrt(2)), 3.0):
+        u, bound = anisotropic_energy_per_spin(16, 1.0 / T, 1.0)
+        assert 0 < bound < 1e-8
+        assert abs(u - kaufman_energy_per_spin(16, 1.0 / T)) <= bound
+    lattice = anisotropic_square(4, ratio=0.5)
+    for T in (1.2, 1.641, 3.0):
+        u, bound = anisotropic_energy_per_spin(4, 1.0 / T, 0.5)
+        assert abs(u - enumerate_ising(lattice, 1.0 / T).energy_per_spin) <= bound
+    # a step 100 times larger has a truncation error the bound must own up to
+    u, bound = anisotropic_energy_per_spin(16, 1.0 / 2.0, 1.0, step=1e-3)
+    error = abs(u - kaufman_energy_per_spin(16, 0.5))
+    assert 1e-7 < error <= bound < 10 * error
+    with pytest.raises(ValueError, match="step"):
+        anisotropic_energy_per_spin(16, 0.5, 0.5, step=1.0)
+
+
+def test_bayes_limit_of_the_anisotropic_torus_is_the_posterior_with_the_enumerated_log_z():
+    """models.evaluation.bayes_limit on the anisotropic lattice (exact ln Z attached) equals the
+    posterior mean built from enumeration; without ln Z, or with a field, no limit is given."""
+    from analysis.symmetry import exact_lattice
+    from ising.exact import bayes_beta_estimate
+    from models.evaluation import bayes_limit
+
+    lattice = anisotropic_square(4, ratio=0.5)
+    grid = np.array([0.4, 0.6, 0.9])
+    # the posterior is a function of E alone: any energies in the spectrum serve
+    energy = np.linspace(-24.0, -4.0, 150)
+    beta = np.repeat(grid, 50)
+    limit = bayes_limit(exact_lattice(lattice), energy, beta)
+    assert limit.available
+    enumerated = enumerate_ising(lattice, grid).log_z
+    np.testing.assert_allclose(limit.beta_hat, bayes_beta_estimate(energy, grid, enumerated), rtol=1e-10)
+    # the isotropic ln Z is a different posterior: the anisotropy matters
+    isotropic = enumerate_ising(square(4), grid).log_z
+    assert np.max(np.abs(limit.beta_hat - bayes_beta_estimate(energy, grid, isotropic))) > 1e-2
+    assert not bayes_limit(lattice, energy, beta).available
+    assert not bayes_limit(exact_lattice(lattice), energy, beta, h=0.3).available
+    isotropic_lattice = square(4)
+    assert exact_lattice(isotropic_lattice) is isotropic_lattice
+
+
 # ---- group actions and thermometer variants ---------------------------------------------
 
 
@@ -491,15 +538,29 @@ def test_smoke_run_seed_tables_claims_report_and_figures(tmp_path):
     for df in tables.values():
         assert "seed" in df.columns and len(df)
     eff = tables["symmetry_efficiency"]
-    assert set(eff["variant"]) == set(VARIANTS) and set(eff["n_train"]) == set(settings["n_train"])
+    sym = eff[eff["family"] == "symmetric"]
+    assert set(sym["variant"]) == set(VARIANTS) and set(sym["n_train"]) == set(settings["n_train"])
     assert np.all(eff["bayes_ratio"] > 0)
+    # a Bayes ratio for the anisotropic family, none for the field family (energy not sufficient)
+    assert set(eff["family"]) == {"symmetric", "J_y/J_x=0.5"} and np.all(eff["h"] == 0.0)
+    broken = eff[eff["family"] == "J_y/J_x=0.5"]
+    assert set(broken["variant"]) == set(VARIANTS)
+    assert set(broken["n_train"]) == set(settings["anisotropic_n_train"])
+    assert np.all(broken["bayes_mse"] != sym["bayes_mse"].iloc[0])
+    # the soft-equivariant model of the anisotropic sweep is the one C7 reads
+    lam_aniso = tables["symmetry_strengths"].query("family == 'J_y/J_x=0.5'")
+    assert len(lam_aniso) == 3
     viol = tables["symmetry_violation"].set_index(["variant", "type"])["violation"]
     assert viol.loc["group_averaged"].max() < 1e-5
     assert viol.loc[("weight_shared", "translation")] < 1e-5
     lam = tables["symmetry_strengths"]
     assert set(lam["role"]) == {"reference", "broken", "exact"}
     assert np.allclose(lam.loc[lam["family"] == "symmetric", "fall"], 0.0)
-    assert np.all(np.abs(tables["symmetry_anisotropic_check"]["z"]) < 5)
+    check = tables["symmetry_anisotropic_check"]
+    assert np.all(np.abs(check["z"]) < 5)
+    assert set(check["exact_from"]) == {"enumeration", "Kaufman"}
+    assert set(check["L"]) == {4, settings["check_L"]} and set(check["algorithm"]) == {"metropolis"}
+    assert np.isclose(check["T"], anisotropic_critical_temperature(0.5)).sum() == 2
     enc = tables["symmetry_encoders"].set_index(["rule", "variant"])
     assert set(enc.index.get_level_values("variant")) == {"rule", *VARIANTS}
     assert enc.loc[("majority", "rule"), "agreement"] == 1.0
