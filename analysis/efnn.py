@@ -377,6 +377,27 @@ def _start_at_mean_beta(model, mean_beta: float) -> None:
     layer.set_weights([kernel, np.full_like(bias, mean_beta)])
 
 
+def _ratio_rows(seed: int, model: str, L: int, metrics: dict, bayes, n_params: int) -> list[dict]:
+    """Rows of ``efnn_thermometer``: MSE, Bayes MSE and their ratio per temperature band."""
+    from models.evaluation import BANDS, figure_of_merit
+
+    ratio = figure_of_merit(metrics, bayes)
+    return [
+        {
+            "seed": seed,
+            "model": model,
+            "L": L,
+            "band": band,
+            "n": metrics[band]["n"],
+            "mse": metrics[band]["mse"],
+            "bayes_mse": bayes.metrics[band]["mse"],
+            "bayes_ratio": np.nan if ratio[band] is None else ratio[band],
+            "n_params": n_params,
+        }
+        for band in BANDS
+    ]
+
+
 def run_thermometers(settings: dict, seed: int) -> dict[str, pd.DataFrame]:
     """Train both thermometers at ``thermometer_train_L`` and measure their Bayes ratio at every test L.
 
@@ -391,11 +412,17 @@ def run_thermometers(settings: dict, seed: int) -> dict[str, pd.DataFrame]:
     energy with Kaufman's exact ln Z_L, uniform prior on the grid), ratio
     model MSE / Bayes MSE overall and per temperature band.
 
+    ``efnn_thermometer`` also holds, as model ``"bayes_L<train_L>"`` with 0
+    parameters, the training size's Bayes estimator applied to the energy per
+    site at every L: the floor for any thermometer that learns beta as a
+    function of E/N at the training size (its posterior is too broad at larger L).
+
     Returns ``efnn_thermometer`` (one row per model, L and band) and
-    ``efnn_thermometer_models`` (one row per model).
+    ``efnn_thermometer_models`` (one row per trained model).
     """
+    from ising.exact import bayes_beta_estimate
     from ising.lattice import square
-    from models.evaluation import BANDS, bayes_limit, evaluate_thermometer, figure_of_merit
+    from models.evaluation import bayes_limit, evaluate_thermometer
     from models.thermometers import predict_beta
     from models.training import train_thermometer
 
@@ -416,7 +443,16 @@ def run_thermometers(settings: dict, seed: int) -> dict[str, pd.DataFrame]:
     bayes = {
         size: bayes_limit(square(int(size)), energy, 1.0 / T, T=T) for size, (_, energy, T) in tests.items()
     }
-    rows, model_rows = [], []
+    # Reference: the training size's Bayes estimator read off the energy per site at every L,
+    # the best any thermometer can do that learns beta as a function of E/N at L = train_L.
+    beta_grid = 1.0 / np.asarray(temperatures)
+    log_z_train = square(int(L)).exact_log_z(beta_grid, 1.0)
+    rows = []
+    for size, (_, energy, T) in tests.items():
+        transferred = bayes_beta_estimate(energy * (L * L) / (size * size), beta_grid, log_z_train)
+        metrics = evaluate_thermometer(1.0 / T, transferred, T)
+        rows += _ratio_rows(seed, f"bayes_L{L}", size, metrics, bayes[size], 0)
+    model_rows = []
     for name, model in build_thermometers(settings, seed).items():
         _start_at_mean_beta(model, float(np.mean(1.0 / train_T)))
         history = train_thermometer(
@@ -433,21 +469,7 @@ def run_thermometers(settings: dict, seed: int) -> dict[str, pd.DataFrame]:
         n_params = model_rows[-1]["n_params"]
         for size, (spins, _, T) in tests.items():
             metrics = evaluate_thermometer(1.0 / T, predict_beta(model, spins), T)
-            ratio = figure_of_merit(metrics, bayes[size])
-            rows += [
-                {
-                    "seed": seed,
-                    "model": name,
-                    "L": size,
-                    "band": band,
-                    "n": metrics[band]["n"],
-                    "mse": metrics[band]["mse"],
-                    "bayes_mse": bayes[size].metrics[band]["mse"],
-                    "bayes_ratio": np.nan if ratio[band] is None else ratio[band],
-                    "n_params": n_params,
-                }
-                for band in BANDS
-            ]
+            rows += _ratio_rows(seed, name, size, metrics, bayes[size], n_params)
     return {
         "efnn_thermometer": pd.DataFrame(rows),
         "efnn_thermometer_models": pd.DataFrame(model_rows),
@@ -1018,6 +1040,7 @@ def plot_bayes_ratio_vs_size(tables: dict, stem) -> list:
     df = tables["efnn_thermometer"]
     _require(df, ["model", "L", "band", "bayes_ratio"], "plot_bayes_ratio_vs_size")
     labels = {"efnn": "EFNN (site mean)", "conv": "convolutional"}
+    labels.update({m: f"Bayes of L={m[7:]} on E/N" for m in df["model"].unique() if m.startswith("bayes_L")})
     ylabel = "MSE of beta / Bayes-optimal MSE"
     return _plot_against_size(df[df["band"] == "overall"], "bayes_ratio", labels, ylabel, stem, floor=1.0)
 

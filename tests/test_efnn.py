@@ -249,13 +249,15 @@ def test_run_seed_smoke_tables_claims_report_and_figure(tmp_path):
     assert {"seed", "model", "L", "band", "mse", "bayes_mse", "bayes_ratio", "n_params"} <= set(
         thermo.columns
     )
-    assert set(thermo["L"]) == set(settings["thermometer_test_L"]) and set(thermo["model"]) == {
-        "efnn",
-        "conv",
-    }
+    reference = f"bayes_L{settings['thermometer_train_L']}"
+    assert set(thermo["L"]) == set(settings["thermometer_test_L"])
+    assert set(thermo["model"]) == {"efnn", "conv", reference}
     overall = thermo[thermo["band"] == "overall"]
     np.testing.assert_allclose(overall["bayes_ratio"], overall["mse"] / overall["bayes_mse"])
     assert (overall["bayes_ratio"] > 0).all()
+    # At the training size the transferred estimator is the Bayes estimator itself: ratio exactly 1.
+    ref = overall[overall["model"] == reference].set_index("L")["bayes_ratio"]
+    assert ref[settings["thermometer_train_L"]] == pytest.approx(1.0, rel=1e-12)
     spin3 = tables["efnn_three_spin"]
     assert {"seed", "model", "layers", "width", "relative_error", "rmse_over_sd"} <= set(spin3.columns)
     assert set(spin3["model"]) == set(study.THREE_SPIN_MODELS)
