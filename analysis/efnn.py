@@ -1102,7 +1102,7 @@ STUDY = SideStudy(
         "thermometer_n_val_per_t": 6,
         "thermometer_n_test_per_t": 8,
         "thermometer_conv_filters": 8,
-        "thermometer_epochs": 10,
+        "thermometer_epochs": 6,
         "thermometer_batch_size": 32,
         "thermometer_patience": 6,
         "thermometer_learning_rate": 3e-3,
