@@ -875,6 +875,12 @@ def report(tables: dict, settings: dict) -> list[str]:
         "baselines share the EFNN's quadratic input field, blocks and readout, so only the multiplicative "
         "combination of steps differs. It cannot speak to other Hamiltonians or larger budgets.",
     ]
+    if 64 not in settings["test_L"]:
+        lines += [
+            "",
+            "The 64x64 energy test runs in the paper profile only: its Monte Carlo test chains (a pilot run "
+            "of 2500 tau_int per temperature) cost more than this profile's budget.",
+        ]
     lines += _thermometer_report(tables, settings)
     lines += _three_spin_report(tables, settings)
     return lines
