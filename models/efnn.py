@@ -21,7 +21,9 @@ way the steps combine differs (as in the authors' comparison):
   readout sees the concatenation of all of them;
 - :func:`build_dense_energy_network`: a fixed-size Flatten-Dense-tanh network.
 
-:func:`build_dense_efnn` is the EFNN on a flat input (the paper's dense version).
+:func:`build_dense_efnn` is the EFNN on a flat input (the paper's dense version) and
+:func:`build_dense_chain` the authors' plain dense baseline for it (the same blocks
+chained without the product).
 Every layer here is registered under ``"rgae"`` and rebuilds from its config,
 so the models save as ``.keras`` files and load with ``safe_mode=True``
 (:func:`models.thermometers.save_model` / :func:`~models.thermometers.load_model`).
@@ -44,6 +46,7 @@ __all__ = [
     "build_conv_densenet",
     "build_dense_energy_network",
     "build_dense_efnn",
+    "build_dense_chain",
     "count_parameters",
 ]
 
@@ -297,34 +300,71 @@ def build_dense_energy_network(shape, hidden: int = 32, layers: int = 2, seed: i
     return keras.Model(inputs, outputs, name="dense_energy")
 
 
-def build_dense_efnn(n_inputs: int, width: int = 32, steps: int = 1, seed: int = 0) -> keras.Model:
+def _dense_block(x, width: int, seed: int, offset: int, name: str):
+    """NL = Dense(width, tanh) -> Dense(width), with biases."""
+    x = keras.layers.Dense(
+        width, activation="tanh", kernel_initializer=_init(seed, offset), name=f"{name}_1"
+    )(x)
+    return keras.layers.Dense(width, kernel_initializer=_init(seed, offset + 1), name=f"{name}_2")(x)
+
+
+DENSE_FIELDS = ("spins", "quadratic")
+
+
+def build_dense_efnn(
+    n_inputs: int, width: int = 32, steps: int = 1, seed: int = 0, field: str = "quadratic"
+) -> keras.Model:
     """The EFNN on a flat input (the paper's dense version).
 
-    S0 = (W0 x) ⊙ (W1 x) (width units, bias-free); S_i = NL_i(S_{i-1}) ⊙
-    G_i(S0) with NL, G = Dense(width, tanh) -> Dense(width); E = Dense(1)(S_n).
+    S_i = NL_i(S_{i-1}) ⊙ G_i(S0) for i = 1..n, NL and G = Dense(width, tanh)
+    -> Dense(width) with their own weights at every step; E = Dense(1)(S_n).
+    ``field`` sets S0: ``"quadratic"``, S0 = (W0 x) ⊙ (W1 x) (width units,
+    bias-free, the lattice EFNN's Phi0 on a flat input); ``"spins"``, S0 = x
+    itself, as in the authors' code for the 3-spin infinite-range model (their
+    readout is the plain sum of S_n, a special case of the Dense(1) here).
     Input float32 (batch, n_inputs); output float32 (batch, 1).
     """
     n_inputs = _check_positive_int("n_inputs", n_inputs)
     width = _check_positive_int("width", width)
     steps = _check_positive_int("steps", steps)
-
-    def block(x, offset, name):
-        x = keras.layers.Dense(
-            width, activation="tanh", kernel_initializer=_init(seed, offset), name=f"{name}_1"
-        )(x)
-        return keras.layers.Dense(width, kernel_initializer=_init(seed, offset + 1), name=f"{name}_2")(x)
-
+    if field not in DENSE_FIELDS:
+        raise ValueError(f"field must be one of {DENSE_FIELDS}, got {field!r}")
     inputs = keras.Input(shape=(n_inputs,), name="spins")
-    left = keras.layers.Dense(width, use_bias=False, kernel_initializer=_init(seed, 0), name="w0")(inputs)
-    right = keras.layers.Dense(width, use_bias=False, kernel_initializer=_init(seed, 1), name="w1")(inputs)
-    s0 = keras.layers.Multiply(name="S0")([left, right])
+    if field == "quadratic":
+        left = keras.layers.Dense(width, use_bias=False, kernel_initializer=_init(seed, 0), name="w0")(inputs)
+        right = keras.layers.Dense(width, use_bias=False, kernel_initializer=_init(seed, 1), name="w1")(
+            inputs
+        )
+        s0 = keras.layers.Multiply(name="S0")([left, right])
+    else:
+        s0 = inputs
     s = s0
     for i in range(1, steps + 1):
-        field = block(s, 10 * i, f"F{i}")
-        dressing = block(s0, 10 * i + 5, f"G{i}")
-        s = keras.layers.Multiply(name=f"S{i}")([field, dressing])
+        field_i = _dense_block(s, width, seed, 10 * i, f"F{i}")
+        dressing = _dense_block(s0, width, seed, 10 * i + 5, f"G{i}")
+        s = keras.layers.Multiply(name=f"S{i}")([field_i, dressing])
     outputs = keras.layers.Dense(1, kernel_initializer=_init(seed, 1000), name="energy")(s)
     return keras.Model(inputs, outputs, name="dense_efnn")
+
+
+def build_dense_chain(n_inputs: int, width: int = 32, layers: int = 1, seed: int = 0) -> keras.Model:
+    """The authors' plain dense baseline of the EFNN: the same blocks chained, no product.
+
+    S_i = G_i(NL_i(S_{i-1})), S0 = x, NL and G = Dense(width, tanh) -> Dense(width);
+    E = Dense(1)(S_n). With the same ``width`` and ``layers`` as
+    :func:`build_dense_efnn` (``field="spins"``) it has the same blocks, except
+    that G_i reads a width-wide input instead of x: (width - n_inputs) * width
+    more weights per layer. Input float32 (batch, n_inputs); output float32 (batch, 1).
+    """
+    n_inputs = _check_positive_int("n_inputs", n_inputs)
+    width = _check_positive_int("width", width)
+    layers = _check_positive_int("layers", layers)
+    inputs = keras.Input(shape=(n_inputs,), name="spins")
+    s = inputs
+    for i in range(1, layers + 1):
+        s = _dense_block(_dense_block(s, width, seed, 10 * i, f"F{i}"), width, seed, 10 * i + 5, f"G{i}")
+    outputs = keras.layers.Dense(1, kernel_initializer=_init(seed, 1000), name="energy")(s)
+    return keras.Model(inputs, outputs, name="dense_chain")
 
 
 def count_parameters(model: keras.Model) -> int:

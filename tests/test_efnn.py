@@ -12,6 +12,7 @@ from models.efnn import (  # noqa: E402
     PeriodicConv2D,
     build_conv_densenet,
     build_conv_resnet,
+    build_dense_chain,
     build_dense_efnn,
     build_dense_energy_network,
     build_lattice_efnn,
@@ -80,6 +81,8 @@ def test_periodic_conv_refuses_even_kernel():
         PeriodicConv2D(2, 4)
 
 
+THERMO_SETTINGS = {"channels": 3, "kernel_size": 3, "steps": 1, "thermometer_conv_filters": 4}
+
 LATTICE_BUILDERS = [
     lambda: build_lattice_efnn(channels=3, kernel_size=3, steps=2, seed=4),
     lambda: build_lattice_efnn(channels=3, kernel_size=3, steps=1, readout="mean", seed=4),
@@ -109,6 +112,10 @@ def test_lattice_models_are_translation_invariant_and_size_agnostic(build):
         *LATTICE_BUILDERS,
         lambda: build_dense_energy_network((6, 6), hidden=5, seed=1),
         lambda: build_dense_efnn(15, width=6, steps=2, seed=1),
+        lambda: build_dense_efnn(15, width=6, steps=2, seed=1, field="spins"),
+        lambda: build_dense_chain(15, width=6, layers=2, seed=1),
+        lambda: study.build_thermometers(THERMO_SETTINGS, 2)["efnn"],
+        lambda: study.build_thermometers(THERMO_SETTINGS, 2)["conv"],
     ],
 )
 def test_models_round_trip_through_keras_files(build, tmp_path):
@@ -159,9 +166,101 @@ def test_energy_dataset_labels_and_independent_chains():
     np.testing.assert_array_equal(spins, again)
 
 
+def naive_three_spin_energy(spins, couplings_by_triplet):
+    energy = 0.0
+    for (i, j, k), J in couplings_by_triplet.items():
+        energy -= J * spins[i] * spins[j] * spins[k]
+    return energy
+
+
+@pytest.mark.parametrize("values", [(-1, 1), (0, 1)])
+def test_three_spin_energy_matches_naive_loop(values):
+    triplets, couplings = study.three_spin_couplings(15, seed=3)
+    assert triplets.shape == (455, 3) and len({tuple(t) for t in triplets}) == 455
+    assert np.all(np.diff(triplets, axis=1) > 0)
+    by_triplet = {}
+    for i in range(15):
+        for j in range(i + 1, 15):
+            for k in range(j + 1, 15):
+                by_triplet[(i, j, k)] = couplings[len(by_triplet)]
+    x, energy = study.three_spin_dataset(20, triplets, couplings, values=values, seed=4)
+    assert set(np.unique(x)) == set(values)
+    want = [naive_three_spin_energy(row.astype(float), by_triplet) for row in x]
+    np.testing.assert_allclose(energy, want, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(study.three_spin_energy(x[0], triplets, couplings), want[0], atol=1e-9)
+
+
+def test_three_spin_couplings_fixed_by_seed_and_ground_state_energy():
+    triplets, J = study.three_spin_couplings(15, seed=17)
+    _, again = study.three_spin_couplings(15, seed=17)
+    np.testing.assert_array_equal(J, again)
+    # All spins up (or all sites occupied) gives -sum J; all empty (0, 1 states) gives 0.
+    assert study.three_spin_energy(np.ones(15), triplets, J) == pytest.approx(-J.sum())
+    assert study.three_spin_energy(np.zeros(15), triplets, J) == 0.0
+    # One spin down flips the sign of exactly the C(14, 2) = 91 triplets that contain it.
+    s = np.ones(15)
+    s[4] = -1
+    with_four = np.any(triplets == 4, axis=1)
+    assert with_four.sum() == 91
+    assert study.three_spin_energy(s, triplets, J) == pytest.approx(-J[~with_four].sum() + J[with_four].sum())
+
+
+def test_dense_chain_has_the_efnn_blocks_plus_wider_dressing_inputs():
+    for width, layers in ((15, 1), (30, 2), (60, 3)):
+        efnn = build_dense_efnn(15, width=width, steps=layers, field="spins")
+        chain = build_dense_chain(15, width=width, layers=layers)
+        assert count_parameters(chain) - count_parameters(efnn) == (width - 15) * width * layers
+
+
+def test_temperature_grid_is_the_study_grid_with_tc():
+    grid = study.temperature_grid({"start": 1.0, "stop": 3.5, "step": 0.1, "include_tc": True})
+    assert len(grid) == 27 and grid[0] == 1.0 and grid[-1] == 3.5
+    assert any(abs(t - 2.269185314) < 1e-6 for t in grid)
+
+
+@pytest.mark.parametrize("name", study.THERMOMETERS)
+def test_thermometers_translation_invariant_and_same_weights_at_16_and_64(name):
+    model = study.build_thermometers(THERMO_SETTINGS, 5)[name]
+    rng = np.random.default_rng(7)
+    x = _spins(rng, 4, 16).astype(np.float32)
+    beta = model.predict(x, verbose=0)
+    shifted = model.predict(np.roll(x, (5, -3), axis=(1, 2)), verbose=0)
+    np.testing.assert_allclose(shifted, beta, rtol=1e-5, atol=1e-5)
+    # A 4 x 4 tiling of a 16 x 16 configuration is a 64 x 64 configuration with the same local
+    # environment at every site: a site-mean (or global-average) thermometer must read the same beta.
+    np.testing.assert_allclose(model.predict(np.tile(x, (1, 4, 4)), verbose=0), beta, rtol=1e-4, atol=1e-5)
+    # Both are even under the global spin flip, which leaves beta unchanged.
+    np.testing.assert_allclose(model.predict(-x, verbose=0), beta, rtol=1e-5, atol=1e-5)
+
+
+def test_thermometer_parameter_counts_matched():
+    models = study.build_thermometers(THERMO_SETTINGS, 0)
+    efnn, conv = count_parameters(models["efnn"]), count_parameters(models["conv"])
+    hidden = models["conv"].get_layer("hidden_1").units
+    assert conv == study.conv_thermometer_parameters(4, 2, hidden)
+    assert abs(conv - efnn) <= abs(study.conv_thermometer_parameters(4, 2, hidden + 1) - efnn)
+    assert abs(conv - efnn) <= abs(study.conv_thermometer_parameters(4, 2, hidden - 1) - efnn)
+
+
 def test_run_seed_smoke_tables_claims_report_and_figure(tmp_path):
     settings = {**study.STUDY.defaults, **study.STUDY.profiles["smoke"]}
     tables = study.run_seed(settings, 0)
+    thermo = tables["efnn_thermometer"]
+    assert {"seed", "model", "L", "band", "mse", "bayes_mse", "bayes_ratio", "n_params"} <= set(
+        thermo.columns
+    )
+    reference = f"bayes_L{settings['thermometer_train_L']}"
+    assert set(thermo["L"]) == set(settings["thermometer_test_L"])
+    assert set(thermo["model"]) == {"efnn", "conv", reference}
+    overall = thermo[thermo["band"] == "overall"]
+    np.testing.assert_allclose(overall["bayes_ratio"], overall["mse"] / overall["bayes_mse"])
+    assert (overall["bayes_ratio"] > 0).all()
+    # At the training size the transferred estimator is the Bayes estimator itself: ratio exactly 1.
+    ref = overall[overall["model"] == reference].set_index("L")["bayes_ratio"]
+    assert ref[settings["thermometer_train_L"]] == pytest.approx(1.0, rel=1e-12)
+    spin3 = tables["efnn_three_spin"]
+    assert {"seed", "model", "layers", "width", "relative_error", "rmse_over_sd"} <= set(spin3.columns)
+    assert set(spin3["model"]) == set(study.THREE_SPIN_MODELS)
     errors, models = tables["efnn_errors"], tables["efnn_models"]
     assert {"seed", "model", "L", "n_params", "rmse_per_site", "relative_error", "rmse_per_sqrt_site"} <= set(
         errors.columns
@@ -174,6 +273,9 @@ def test_run_seed_smoke_tables_claims_report_and_figure(tmp_path):
     results = evaluate_claims(study.claims(settings), five)
     assert results["C9"]["verdict"] in ("reproduced", "not reproduced", "inconclusive")
     assert all(p["n_seeds"] == 5 for p in results["C9"]["parts"])
-    assert any("| efnn |" in line for line in study.report(five, settings))
-    paths = study.STUDY.figures[0].draw(five, tmp_path / "efnn")
-    assert all(p.exists() for p in paths)
+    assert len(results["C9"]["parts"]) == len(study.claims(settings)[0].comparisons)
+    lines = study.report(five, settings)
+    assert any("| efnn |" in line for line in lines) and any("| conv |" in line for line in lines)
+    for figure in study.STUDY.figures:
+        paths = figure.draw({k: five[k] for k in figure.tables}, tmp_path / figure.name)
+        assert all(p.exists() for p in paths)
