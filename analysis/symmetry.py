@@ -16,7 +16,7 @@ For one seed, :func:`run_seed`
    data. The same variants are trained and tested on each anisotropic family for each n of
    ``anisotropic_n_train``: at h = 0 and a fixed ratio J_y/J_x the energy
    E = J_x E_x + J_y E_y is still sufficient for beta and ln Z is exact (Kaufman's
-   anisotropic torus formula, attached by :func:`exact_lattice`), so the same Bayes limit
+   anisotropic torus formula, which :func:`ising.lattice.anisotropic_square` carries), so the same Bayes limit
    applies. The field families get no ratio: at h != 0 the energy is not sufficient;
 3. C7: trains the soft-equivariant thermometer on every family and records its learned
    strength per symmetry type (on the anisotropic families, the model of step 2);
@@ -68,7 +68,6 @@ __all__ = [
     "FAMILY_COLUMNS",
     "anisotropic_log_z",
     "anisotropic_energy_per_spin",
-    "exact_lattice",
 ]
 
 VARIANTS = ("free_dense", "weight_shared", "group_averaged", "augmented", "soft_equivariant")
@@ -157,9 +156,9 @@ def anisotropic_log_z(L: int, ratio: float, beta, J: float = 1.0):
     the L x L torus Z is symmetric under J_x <-> J_y (a transpose), so which axis carries
     which coupling does not matter. ``beta``: float or float64 array; returns the same shape.
     """
-    from ising.exact import kaufman_log_z_anisotropic
+    from ising.lattice import anisotropic_square
 
-    return kaufman_log_z_anisotropic(int(L), beta, J_x=float(J), J_y=float(ratio) * float(J))
+    return anisotropic_square(int(L), ratio=float(ratio)).exact_log_z(beta, float(J))
 
 
 def anisotropic_energy_per_spin(L: int, beta, ratio: float, step: float = ENERGY_STEP):
@@ -203,21 +202,6 @@ def anisotropic_energy_per_spin(L: int, beta, ratio: float, step: float = ENERGY
     return u, bound
 
 
-def exact_lattice(lattice):
-    """``lattice`` with its exact finite-torus ln Z attached where one is known, else unchanged.
-
-    :func:`ising.lattice.anisotropic_square` carries no ``exact_log_z``; this attaches
-    :func:`anisotropic_log_z`, so that :func:`models.evaluation.bayes_limit` gives the
-    Bayes limit of the anisotropic ensembles exactly as it does for the isotropic torus.
-    """
-    from dataclasses import replace
-
-    if lattice.name != "square_anisotropic" or lattice.exact_log_z is not None:
-        return lattice
-    L, ratio = int(lattice.params["L"]), float(lattice.params["ratio"])
-    return replace(lattice, exact_log_z=partial(anisotropic_log_z, L, ratio))
-
-
 def _families(settings: dict) -> list[dict]:
     from ising.lattice import CRITICAL_TEMPERATURES, anisotropic_critical_temperature
 
@@ -242,7 +226,7 @@ def _lattice(settings: dict, ratio: float):
     from ising.lattice import anisotropic_square, square
 
     L, b = int(settings["L"]), int(settings["b"])
-    return square(L, b) if ratio == 1.0 else exact_lattice(anisotropic_square(L, b, ratio=ratio))
+    return square(L, b) if ratio == 1.0 else anisotropic_square(L, b, ratio=ratio)
 
 
 def _sample_family(settings: dict, family: dict, index: int, seed: int) -> dict:

@@ -380,15 +380,22 @@ def anisotropic_critical_temperature(ratio: float, J: float = 1.0) -> float:
     return float(brentq(condition, 1e-3 * J, 1e3 * J * (1 + ratio)))
 
 
+def _anisotropic_log_z(L: int, ratio: float, beta, J: float = 1.0):
+    from .exact import kaufman_log_z_anisotropic
+
+    return kaufman_log_z_anisotropic(L, beta, J_x=J, J_y=ratio * J)
+
+
 def anisotropic_square(L: int, b: int = 2, ratio: float = 0.5) -> Lattice:
     """Square L x L torus with couplings J_x = J along axis 1 and J_y = ratio J along axis 0.
 
     The neighbour table, colouring and b x b blocks are those of :func:`square`;
     the anisotropy is the ``bond_couplings`` array (ratio for the two axis-0
     neighbours, 1 for the two axis-1 neighbours). T_c solves
-    sinh(2 J_x/T_c) sinh(2 J_y/T_c) = 1; no exact finite-size ln Z is attached
-    (Kaufman's anisotropic torus formula is not implemented), and the coarse
-    lattice is left undefined because coarse couplings are not known.
+    sinh(2 J_x/T_c) sinh(2 J_y/T_c) = 1; the exact ln Z of the finite torus is
+    Kaufman's anisotropic formula (:func:`ising.exact.kaufman_log_z_anisotropic`;
+    Z is symmetric under J_x <-> J_y, so which axis carries which coupling does not
+    matter); the coarse lattice is left undefined because coarse couplings are not known.
     """
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float, np.floating)) or not ratio > 0:
         raise ValueError(f"the coupling ratio J_y/J_x must be a positive number, got {ratio!r}")
@@ -400,7 +407,7 @@ def anisotropic_square(L: int, b: int = 2, ratio: float = 0.5) -> Lattice:
         params={"L": L, "b": b, "ratio": float(ratio)},
         coarse_builder=None,
         critical_temperature=anisotropic_critical_temperature(float(ratio)),
-        exact_log_z=None,
+        exact_log_z=partial(_anisotropic_log_z, L, float(ratio)),
         bond_couplings=couplings,
     )
 

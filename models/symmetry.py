@@ -593,6 +593,19 @@ def encoder_dense_kernel(model: keras.Model) -> np.ndarray:
     return tiled.reshape(L * L, Lc * Lc)
 
 
+def _restart_shift_generators(model: keras.Model) -> None:
+    """Put every wrapper's random-shift generator back to its initial state ``[seed, 0]``.
+
+    A model trained again from weights the caller has reset then draws the same
+    shifts as a freshly built one, so its result does not depend on what was
+    trained before it.
+    """
+    for layer in model._flatten_layers(include_self=True):
+        generator = getattr(layer, "_generator", None)
+        if isinstance(generator, keras.random.SeedGenerator):
+            generator.state.assign(ops.convert_to_tensor([layer.seed, 0], dtype=generator.state.dtype))
+
+
 def train_fixed_budget(
     model: keras.Model,
     spins,
@@ -615,7 +628,8 @@ def train_fixed_budget(
     configuration (:func:`random_group_elements`). A model compiled before
     (trained again from weights the caller has reset) keeps its compiled
     step, and its optimizer restarts from zero state: the learning rate is
-    then the one it was compiled with.
+    then the one it was compiled with; the random shifts of a group-averaged
+    or soft-equivariant model restart from their seed too.
 
     A block encoder (``block=b``) is trained the same way on (configuration,
     block spins) pairs; ``augment`` then moves both by one random element of
@@ -637,6 +651,7 @@ def train_fixed_budget(
     elif augment:
         x, y = random_group_elements(x, seed=int(rng.integers(2**31)), targets=y, block=block)
     keras.utils.set_random_seed(int(seed))
+    _restart_shift_generators(model)
     if model.compiled:
         # Adam's step count and moments restart; its learning rate (also a variable) stays.
         for variable in model.optimizer.variables:
