@@ -85,13 +85,24 @@ PROFILES = {
         "analysis": {"matrix_temperatures": [2.0], "max_configurations": 30},
     },
     "quick": {},
+    # L = 64 and 5 seeds (the sign test's minimum) are the point of this profile; the rest is cut
+    # to finish in about 4 hours on two cores (benchmarks/PAPER.md, benchmarks/bench_paper.py).
+    # At L = 64 a transfer model's Dense(4096 -> 1024) layers cost 16x a quick one's per
+    # configuration, and the first profile (27 temperatures, 1000/200/400 configurations, 200 and
+    # 100 epochs) projected to about 13 hours for the transfer stage alone. Cuts, least statistics
+    # lost first: a 0.25 grid (12 temperatures with T_c; still 4 in each band of
+    # models.evaluation, and the same range, rescaled for other lattices); 500/100/200
+    # configurations per temperature (2.5x quick's, measured on at most 200); epochs halved
+    # from the first profile's with the quick profile's patience, which early stopping rarely
+    # reached in quick runs (mean epochs run 0.82-0.93 of the maximum).
     "paper": {
         "L": 64,
         "seeds": 5,
-        "sampling": {"n_train": 1000, "n_val": 200, "n_test": 400},
-        "thermometer": {"epochs": 200, "patience": 20},
-        "transfer": {"epochs": 100, "patience": 10},
-        "analysis": {"max_configurations": 400},
+        "temperatures": {"start": 1.0, "stop": 3.5, "step": 0.25, "include_tc": True, "values": None},
+        "sampling": {"n_train": 500, "n_val": 100, "n_test": 200},
+        "thermometer": {"epochs": 100, "patience": 10},
+        "transfer": {"epochs": 40, "patience": 6},
+        "analysis": {"max_configurations": 200},
     },
 }
 
