@@ -89,12 +89,12 @@ PROFILES = {
     # to finish in about 4 hours on two cores (benchmarks/PAPER.md, benchmarks/bench_paper.py).
     # At L = 64 a transfer model's Dense(4096 -> 1024) layers cost 16x a quick one's per
     # configuration, and the first profile (27 temperatures, 1000/200/400 configurations, 200 and
-    # 100 epochs) projected to about 13 hours for the transfer stage alone. Cuts, least statistics
+    # 100 epochs) projected to about 18 hours for the transfer stage alone. Cuts, least statistics
     # lost first: a 0.25 grid (12 temperatures with T_c; still 4 in each band of
     # models.evaluation, and the same range, rescaled for other lattices); 500/100/200
-    # configurations per temperature (2.5x quick's, measured on at most 200); epochs halved
-    # from the first profile's with the quick profile's patience, which early stopping rarely
-    # reached in quick runs (mean epochs run 0.82-0.93 of the maximum).
+    # configurations per temperature (2.5x quick's, measured on at most 200); 100 thermometer
+    # and 40 transfer epochs (from 200 and 100) with the quick profile's patience, since early
+    # stopping rarely fired in quick runs (mean epochs run 0.82-0.93 of the maximum).
     "paper": {
         "L": 64,
         "seeds": 5,
