@@ -344,9 +344,10 @@ def main(argv=None):
             raise SystemExit(f"error: --{name} must be >= 1")
     if args.epochs < 2:
         raise SystemExit("error: --epochs must be >= 2 to separate the epoch time from the fixed cost")
-    for name in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[name] = str(args.threads)
-    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+    from pipeline.parallel import thread_environment
+
+    # one worker's thread settings, as the study's pool sets them
+    os.environ.update(thread_environment(1, cores=args.threads))
     start_load, started = load_average(), time.perf_counter()
     rows, peak = measure(args)
     path = write(rows, peak, args, start_load, load_average(), time.perf_counter() - started)
