@@ -799,6 +799,19 @@ def claims(settings: dict) -> tuple[Claim, ...]:
     )
 
 
+def _grid_rows(df: pd.DataFrame, by, column: str, values, cell) -> list[str]:
+    """Markdown rows: one per group of ``by`` (its keys first), one cell per value of ``column``.
+
+    ``cell(rows)`` formats the group's rows at that value; a value the group lacks shows "—".
+    """
+    lines = []
+    for key, group in df.groupby(by, sort=False):
+        keys = key if isinstance(key, tuple) else (key,)
+        cells = ["—" if (at := group[group[column] == value]).empty else cell(at) for value in values]
+        lines.append("| " + " | ".join(str(k) for k in (*keys, *cells)) + " |")
+    return lines
+
+
 def _mean_sd(values: pd.Series) -> str:
     sd = values.std(ddof=1) if len(values) > 1 else float("nan")
     return f"{values.mean():.4g} ± {sd:.2g}"
@@ -842,16 +855,13 @@ def report(tables: dict, settings: dict) -> list[str]:
             "| model | " + " | ".join(f"L = {L}" for L in sizes) + " |",
             "|---|" + "---|" * len(sizes),
         ]
-        for model, group in errors.groupby("model", sort=False):
-            cells = []
-            for L in sizes:
-                at = group[group["L"] == L]
-                cells.append(
-                    "—"
-                    if at.empty
-                    else f"{_mean_sd(at['rmse_per_site'])} ({at['relative_error'].mean():.2%})"
-                )
-            lines.append(f"| {model} | " + " | ".join(cells) + " |")
+        lines += _grid_rows(
+            errors,
+            "model",
+            "L",
+            sizes,
+            lambda at: f"{_mean_sd(at['rmse_per_site'])} ({at['relative_error'].mean():.2%})",
+        )
         spread = errors.groupby("L")["energy_sd_per_site"].mean()
         lines += [
             "",
@@ -971,17 +981,16 @@ def _three_spin_report(tables: dict, settings: dict) -> list[str]:
             "| model | layers | " + " | ".join(f"width {w}" for w in widths) + " |",
             "|---|---|" + "---|" * len(widths),
         ]
-        for (model, layers), group in df.groupby(["model", "layers"], sort=False):
-            cells = []
-            for w in widths:
-                at = group[group["width"] == w]
-                cells.append(
-                    "—"
-                    if at.empty
-                    else f"{at['relative_error'].mean():.2%} ± {at['relative_error'].std(ddof=1):.1%} "
-                    f"({int(at['n_params'].iloc[0])})"
-                )
-            lines.append(f"| {model} | {layers} | " + " | ".join(cells) + " |")
+        lines += _grid_rows(
+            df,
+            ["model", "layers"],
+            "width",
+            widths,
+            lambda at: (
+                f"{at['relative_error'].mean():.2%} ± {at['relative_error'].std(ddof=1):.1%} "
+                f"({int(at['n_params'].iloc[0])})"
+            ),
+        )
         lines += [
             "",
             "sqrt(MSE) / sd(E) over the test set (1 = predicting the mean), mean over seeds and widths: "
